@@ -1,0 +1,191 @@
+"""Every error the engine raises: `EngineError` and its subclasses, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+
+class InvalidName(EngineError, ValueError):
+    """A database, table or trigger name breaks the naming rules."""
+
+    def __init__(self, kind: str, name: str, reason: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.reason = reason
+        super().__init__(f"invalid {kind} name {name!r}: {reason}")
+
+
+class TriggerSpecError(EngineError, ValueError):
+    """A trigger specification string could not be parsed."""
+
+    ACCEPTED_FORMS = (
+        "'table:<TABLE_NAME>', 'all_tables', 'cron:<CRON_EXPRESSION>' "
+        "(6 fields with seconds first, 7 with a year, or a 5-field crontab), "
+        "'every:<DURATION>' (units s m h d w M y, e.g. 10s or 1h30m, at most 1y), "
+        "or 'request:<PATH>'"
+    )
+
+    def __init__(self, spec: str, problem: str) -> None:
+        self.spec = spec
+        self.problem = problem
+        super().__init__(
+            f"invalid trigger specification {spec!r}: {problem}; "
+            f"expected one of {self.ACCEPTED_FORMS}"
+        )
+
+
+class TriggerSettingsError(EngineError, ValueError):
+    """`trigger_settings` holds an unknown key or a value of the wrong kind."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"invalid trigger_settings: {problem}")
+
+
+class DatabaseNotFound(EngineError, LookupError):
+    """No database has that name."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+        super().__init__(f"database not found: {db!r}")
+
+
+class DatabaseAlreadyExists(EngineError):
+    """A database with that name already exists."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+        super().__init__(f"database already exists: {db!r}")
+
+
+class TriggerNotFound(EngineError, LookupError):
+    """No trigger has that name in the database."""
+
+    def __init__(self, db: str, name: str) -> None:
+        self.db = db
+        self.name = name
+        super().__init__(f"no trigger named {name!r} in database {db!r}")
+
+
+class TriggerAlreadyExists(EngineError):
+    """A trigger name, or a request path, is already taken."""
+
+    def __init__(self, db: str, name: str, *, path: str | None = None, owner: str = "") -> None:
+        self.db = db
+        self.name = name
+        self.path = path
+        if path is None:
+            message = f"a trigger named {name!r} already exists in database {db!r}"
+        else:
+            message = (
+                f"cannot create trigger {name!r}: request path {path!r} is already served "
+                f"by trigger {owner!r}"
+            )
+        super().__init__(message)
+
+
+class TriggerBusy(EngineError):
+    """The trigger is running a plugin call, so it cannot be deleted without force."""
+
+    def __init__(self, db: str, name: str) -> None:
+        self.db = db
+        self.name = name
+        super().__init__(
+            f"trigger {name!r} in database {db!r} is running a plugin call; "
+            "wait for it to finish, disable it first, or delete with force=True"
+        )
+
+
+class PluginNotFound(EngineError, LookupError):
+    """`plugin_filename` does not name a plugin file or package inside the plugin directory."""
+
+    def __init__(self, filename: str, detail: str = "") -> None:
+        self.filename = filename
+        tail = f": {detail}" if detail else ""
+        super().__init__(f"plugin not found: {filename!r}{tail}")
+
+
+class PluginPathError(EngineError, ValueError):
+    """A plugin path would leave the plugin directory or is otherwise unsafe."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"invalid plugin path {path!r}: {reason}; "
+            "use a relative path inside the plugin directory"
+        )
+
+
+class PluginContractError(EngineError, ValueError):
+    """A plugin does not define the entry function its trigger kind needs."""
+
+    def __init__(self, filename: str, expected_signature: str, detail: str = "") -> None:
+        self.filename = filename
+        self.expected_signature = expected_signature
+        tail = f" ({detail})" if detail else ""
+        super().__init__(
+            f"plugin {filename!r} must define `{expected_signature}`{tail}"
+        )
+
+
+class PluginLoadError(EngineError):
+    """A plugin failed to import."""
+
+    def __init__(self, filename: str, detail: str) -> None:
+        self.filename = filename
+        self.detail = detail
+        super().__init__(f"plugin {filename!r} failed to load: {detail}")
+
+
+class NoPluginDirectory(EngineError):
+    """An operation needs a plugin directory but the engine was created without one."""
+
+    def __init__(self) -> None:
+        super().__init__("the engine has no plugin directory; pass plugin_dir=... to Engine")
+
+
+class WriteError(EngineError):
+    """Line protocol was refused: nothing written, or a bad line with accept_partial=False."""
+
+    def __init__(self, message: str, errors: Sequence[Any] = ()) -> None:
+        self.errors = list(errors)
+        detail = ""
+        if self.errors:
+            first = self.errors[0]
+            detail = f"; first error: {getattr(first, 'message', first)}"
+        super().__init__(f"{message}{detail}")
+
+
+class QueryError(EngineError):
+    """A SQL query failed."""
+
+    def __init__(self, db: str, sql: str, reason: str) -> None:
+        self.db = db
+        self.sql = sql
+        self.reason = reason
+        super().__init__(f"query failed in database {db!r}: {reason}\nSQL: {sql}")
+
+
+class CatalogCorrupt(EngineError):
+    """The catalog file exists but cannot be read; start-up stops rather than losing it."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"catalog file {path} is unreadable ({reason}); refusing to start so that it is not "
+            "replaced by an empty catalog. Restore it from a backup or move it aside."
+        )
+
+
+class EngineStopped(EngineError):
+    """The engine was stopped and cannot take this call."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(f"cannot {operation}: the engine is stopped")
