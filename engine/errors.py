@@ -189,3 +189,46 @@ class EngineStopped(EngineError):
 
     def __init__(self, operation: str) -> None:
         super().__init__(f"cannot {operation}: the engine is stopped")
+
+
+class TriggerArgumentsError(EngineError, ValueError):
+    """`trigger_arguments` is not a mapping of strings to strings."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(
+            f"invalid trigger_arguments: {problem}; expected a mapping of string keys to string "
+            "values, or None"
+        )
+
+
+class NodeSpecError(EngineError, ValueError):
+    """`node_spec` is neither 'all', 'nodes:<id>,...' nor a mapping of that shape."""
+
+    def __init__(self, value: object, problem: str) -> None:
+        self.value = value
+        super().__init__(
+            f"invalid node_spec {value!r}: {problem}; expected 'all', 'nodes:<id>[,<id>...]', "
+            "{'all': None} or {'nodes': ['<id>', ...]}"
+        )
+
+
+class UnknownEngineOption(EngineError, TypeError):
+    """`Engine(...)` was given a keyword option it does not know."""
+
+    def __init__(self, names: Sequence[str], accepted: Sequence[str]) -> None:
+        self.names = list(names)
+        self.accepted = list(accepted)
+        super().__init__(
+            f"unknown Engine option(s): {', '.join(sorted(self.names))}; "
+            f"accepted options: {', '.join(self.accepted)}"
+        )
+
+
+class InvalidEngineOption(EngineError, ValueError):
+    """An `Engine(...)` option has a value of the wrong kind or out of range."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        self.name = name
+        self.value = value
+        super().__init__(f"invalid Engine option {name}={value!r}: expected {expected}")
