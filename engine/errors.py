@@ -232,3 +232,78 @@ class InvalidEngineOption(EngineError, ValueError):
         self.name = name
         self.value = value
         super().__init__(f"invalid Engine option {name}={value!r}: expected {expected}")
+
+
+class InvalidRequest(EngineError, ValueError):
+    """An HTTP request is missing a field, has a field of the wrong kind, or is not valid JSON."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"invalid request: {problem}")
+
+
+class UnsupportedContentType(EngineError, ValueError):
+    """An HTTP request body has a content type (or encoding) the endpoint does not accept."""
+
+    def __init__(self, got: str, expected: str) -> None:
+        self.got = got
+        self.expected = expected
+        super().__init__(f"unacceptable content type {got!r}, expected: {expected}")
+
+
+class RequestTooLarge(EngineError, ValueError):
+    """An HTTP request body (after gzip decoding) is larger than the server accepts."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"max request size ({limit} bytes) exceeded; send a smaller body or raise "
+            "--max-http-request-size"
+        )
+
+
+class MalformedAuthorization(EngineError, ValueError):
+    """The Authorization header is not '<scheme> <token>' with a known scheme."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Authorization header was malformed, the request was not in the form of "
+            "'Authorization: <auth-scheme> <token>', supported auth-schemes are Bearer, "
+            "Token and Basic"
+        )
+
+
+class NotAuthenticated(EngineError, PermissionError):
+    """A request carries no token, or a token the server does not know."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the request was not authenticated: send 'Authorization: Bearer <token>' with a "
+            "token created by 'processing-engine create token'"
+        )
+
+
+class PermissionDenied(EngineError, PermissionError):
+    """A valid token lacks the permission an operation needs."""
+
+    def __init__(self, needed: str) -> None:
+        self.needed = needed
+        super().__init__(f"forbidden: this operation needs a token with {needed}")
+
+
+class InvalidTokenPermission(EngineError, ValueError):
+    """A token permission is not one of admin, db:read or db:write."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+        super().__init__(
+            f"invalid token permission {permission!r}: expected 'admin', 'db:read' or 'db:write'"
+        )
+
+
+class OperationNotSupported(EngineError, NotImplementedError):
+    """The engine this server runs has no implementation of the requested operation."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(f"this engine does not support {operation} yet")
