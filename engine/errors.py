@@ -307,3 +307,35 @@ class OperationNotSupported(EngineError, NotImplementedError):
     def __init__(self, operation: str) -> None:
         self.operation = operation
         super().__init__(f"this engine does not support {operation} yet")
+
+
+class InvalidDuration(EngineError, ValueError):
+    """A duration such as `1h30m` could not be parsed or is out of range."""
+
+    ACCEPTED = (
+        "<number><unit> spans, largest first or in any order, e.g. 30s, 5m, 1h30m, 1.5h; units "
+        "s m h d w M (30.44 days) y (365.25 days)"
+    )
+
+    def __init__(self, text: str, problem: str) -> None:
+        self.text = text
+        self.problem = problem
+        super().__init__(f"invalid duration {text!r}: {problem}; expected {self.ACCEPTED}")
+
+
+class InvalidCronExpression(EngineError, ValueError):
+    """A cron expression breaks the engine's cron dialect."""
+
+    ACCEPTED = (
+        "'SEC MIN HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK [YEAR]' or a 5-field crontab "
+        "'MIN HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK', each field '*', N, A-B, lists A,B and steps "
+        "*/N or A-B/N ('?' allowed for the day fields), or @yearly @annually @monthly @weekly "
+        "@daily @midnight @hourly"
+    )
+
+    def __init__(self, expression: str, problem: str) -> None:
+        self.expression = expression
+        self.problem = problem
+        super().__init__(
+            f"invalid cron expression {expression!r}: {problem}; expected {self.ACCEPTED}"
+        )
