@@ -339,3 +339,25 @@ class InvalidCronExpression(EngineError, ValueError):
         super().__init__(
             f"invalid cron expression {expression!r}: {problem}; expected {self.ACCEPTED}"
         )
+
+
+class PluginNotLoaded(EngineError, LookupError):
+    """The plugin loader has nothing loaded under that key."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"no plugin is loaded for {key!r}; load it with PluginLoader.load(key, filename) first"
+        )
+
+
+class WatcherUnavailable(EngineError, RuntimeError):
+    """Watching the plugin directory for changes could not start."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(
+            f"cannot watch the plugin directory: {reason}; hot reload needs the 'watchdog' "
+            "package (pip install watchdog) and a working file-system notification backend. "
+            "Without it, plugin changes are still picked up when a trigger next runs"
+        )
