@@ -361,3 +361,25 @@ class WatcherUnavailable(EngineError, RuntimeError):
             "package (pip install watchdog) and a working file-system notification backend. "
             "Without it, plugin changes are still picked up when a trigger next runs"
         )
+
+
+class InvalidCacheTTL(EngineError, ValueError):
+    """A plugin passed a cache `ttl` that is not a usable number of seconds."""
+
+    def __init__(self, ttl: object, problem: str) -> None:
+        self.ttl = ttl
+        self.problem = problem
+        super().__init__(
+            f"invalid cache ttl {ttl!r}: {problem}; expected a finite number of seconds >= 0 "
+            "(int or float), or None for no expiry"
+        )
+
+
+class InvalidCacheKey(EngineError, TypeError):
+    """A plugin used a cache key that is not a string."""
+
+    def __init__(self, key: object) -> None:
+        self.key = key
+        super().__init__(
+            f"invalid cache key {key!r}: expected a str, got {type(key).__name__}"
+        )
