@@ -383,3 +383,14 @@ class InvalidCacheKey(EngineError, TypeError):
         super().__init__(
             f"invalid cache key {key!r}: expected a str, got {type(key).__name__}"
         )
+
+
+class NotAScheduleTrigger(EngineError, TypeError):
+    """Next fire times were asked of a trigger specification that is not `cron:` or `every:`."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        super().__init__(
+            f"{spec!r} is not a schedule: only 'cron:<CRON_EXPRESSION>' and 'every:<DURATION>' "
+            "specifications have fire times"
+        )
