@@ -394,3 +394,61 @@ class NotAScheduleTrigger(EngineError, TypeError):
             f"{spec!r} is not a schedule: only 'cron:<CRON_EXPRESSION>' and 'every:<DURATION>' "
             "specifications have fire times"
         )
+
+
+class SchemaConflict(EngineError, ValueError):
+    """Rows do not fit a table's schema: a column's type or kind differs, or it is not a
+    column type the table store can hold."""
+
+    def __init__(self, table: str, column: str, reason: str) -> None:
+        self.table = table
+        self.column = column
+        self.reason = reason
+        where = f"table {table!r}, " if table else ""
+        super().__init__(f"schema conflict in {where}column {column!r}: {reason}")
+
+
+class InvalidPluginCallArgument(EngineError, TypeError):
+    """A plugin called an `influxdb3_local` method with an argument of the wrong kind."""
+
+    def __init__(self, method: str, argument: str, expected: str, got: object) -> None:
+        self.method = method
+        self.argument = argument
+        self.expected = expected
+        super().__init__(
+            f"influxdb3_local.{method}(): {argument} must be {expected}, "
+            f"got {type(got).__name__} {_short_repr(got)}"
+        )
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class InternalDatabaseWrite(EngineError, PermissionError):
+    """A plugin tried to write to the engine's own `_internal` database."""
+
+    def __init__(self) -> None:
+        super().__init__("Python plugins cannot write to the _internal database")
+
+
+class SyncWriteFailed(EngineError):
+    """`write_sync`/`write_sync_to_db` could not write; the text matches InfluxDB 3's."""
+
+    def __init__(self, db: str, detail: str) -> None:
+        self.db = db
+        self.detail = detail
+        super().__init__(f"error writing line protocol to {db}: {detail}")
+
+
+class PluginCallCancelled(KeyboardInterrupt):
+    """The trigger was stopped while its plugin ran; raised from `influxdb3_local` calls.
+
+    Deliberately not an `EngineError`: like InfluxDB 3 this is a `KeyboardInterrupt`, so a
+    plugin's `except Exception` cannot swallow it and the plugin unwinds promptly.
+    """
+
+    def __init__(self, reason: str = "the trigger was stopped") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}; aborting plugin execution")
