@@ -173,7 +173,11 @@ class TriggerRuntime:
                     self._draining = False
                     return
                 call, future = self._queue.popleft()
-            future.set_result(self.execute(call))
+            try:
+                future.set_result(self.execute(call))
+            except BaseException as exc:  # keep draining: one broken call must not strand the rest
+                logger.exception("trigger %s: internal error running a call", self.config.name)
+                future.set_result(CallOutcome(status="error", error=f"internal error: {exc}"))
 
     def execute(self, call: CallInput) -> CallOutcome:
         """Run the plugin for one input, with retries as the trigger's settings say."""
@@ -295,7 +299,7 @@ class _MissingEntryPoint(Exception):
 
 def _positional(call: CallInput) -> tuple[Any, ...]:
     if call.kind == WAL:
-        return (call.table_batches or [],)
+        return ([] if call.table_batches is None else call.table_batches,)
     if call.kind == SCHEDULE:
         return (call.call_time,)
     return (dict(call.query_parameters or {}), dict(call.headers or {}), call.body)

@@ -1,0 +1,158 @@
+"""The scheduler: due ticks from a manual clock, catch-up policies, no overlap while busy."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.clock import ManualClock, SystemClock
+from engine.scheduler import Scheduler
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class _Every:
+    """Epoch-aligned ticks every `seconds`, the shape of an every: spec."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def next_after(self, dt: datetime, tz: ZoneInfo | None = None) -> datetime:
+        epoch = int(dt.timestamp())
+        return datetime.fromtimestamp((epoch // self.seconds + 1) * self.seconds, UTC)
+
+
+def _recorder() -> tuple[list[tuple[str, datetime]], Any]:
+    fired: list[tuple[str, datetime]] = []
+
+    def fire(key: str, tick: datetime) -> None:
+        fired.append((key, tick))
+
+    return fired, fire
+
+
+def test_first_tick_is_aligned_and_nothing_fires_early() -> None:
+    clock = ManualClock(T0 + timedelta(seconds=3))
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    assert scheduler.add("a", _Every(10)) == T0 + timedelta(seconds=10)
+    assert scheduler.run_due() == 0
+    clock.advance(7)
+    assert scheduler.run_due() == 1
+    assert fired == [("a", T0 + timedelta(seconds=10))]
+
+
+@pytest.mark.parametrize("policy, expected", [
+    ("all", [10, 20, 30, 40, 50]),
+    ("latest", [50]),
+    ("skip", []),
+], ids=["all", "latest", "skip"])
+def test_catch_up_policies_after_a_pause(policy: str, expected: list[int]) -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("a", _Every(10), catch_up=policy)
+    clock.advance(55)
+    scheduler.run_due()
+    assert [int((t - T0).total_seconds()) for _, t in fired] == expected
+    assert scheduler.next_tick("a") == T0 + timedelta(seconds=60)
+
+
+def test_skip_still_runs_a_tick_that_is_on_time() -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("a", _Every(10), catch_up="skip")
+    clock.advance(10)
+    scheduler.run_due()
+    assert fired == [("a", T0 + timedelta(seconds=10))]
+
+
+def test_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="catch_up must be one of all, latest, skip"):
+        Scheduler(ManualClock(), lambda k, t: None).add("a", _Every(1), catch_up="some")
+
+
+def test_busy_trigger_gets_no_new_tick_until_its_run_finishes() -> None:
+    clock = ManualClock(T0)
+    running: list[Future[Any]] = []
+
+    def fire(key: str, tick: datetime) -> Future[Any]:
+        future: Future[Any] = Future()
+        running.append(future)
+        return future
+
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("a", _Every(10))
+    clock.advance(35)
+    assert scheduler.run_due() == 1
+    assert scheduler.run_due() == 0
+    running[0].set_result(None)
+    assert scheduler.run_due() == 1
+    running[1].set_result(None)
+    running_count = scheduler.run_due()
+    assert running_count == 1 and len(running) == 3
+
+
+def test_async_triggers_do_not_wait_for_their_runs() -> None:
+    clock = ManualClock(T0)
+    running: list[Future[Any]] = []
+    scheduler = Scheduler(clock, lambda k, t: running.append(Future()) or running[-1])
+    scheduler.add("a", _Every(10), wait_for_run=False)
+    clock.advance(30)
+    assert scheduler.run_due() == 3
+
+
+def test_ticks_of_many_triggers_fire_in_time_order() -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("three", _Every(3))
+    scheduler.add("five", _Every(5))
+    clock.advance(14)
+    scheduler.run_due()
+    assert [(k, int((t - T0).total_seconds())) for k, t in fired] == [
+        ("three", 3), ("five", 5), ("three", 6), ("three", 9), ("five", 10), ("three", 12)]
+
+
+def test_removed_trigger_no_longer_fires() -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("a", _Every(10))
+    scheduler.remove("a")
+    clock.advance(100)
+    assert scheduler.run_due() == 0 and fired == []
+
+
+def test_a_failing_fire_callback_does_not_stop_the_scheduler() -> None:
+    clock = ManualClock(T0)
+    calls: list[str] = []
+
+    def fire(key: str, tick: datetime) -> None:
+        calls.append(key)
+        if key == "bad":
+            raise RuntimeError("boom")
+
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("bad", _Every(10))
+    scheduler.add("good", _Every(10))
+    clock.advance(10)
+    scheduler.run_due()
+    assert sorted(calls) == ["bad", "good"]
+
+
+def test_background_thread_fires_on_the_real_clock() -> None:
+    fired = threading.Event()
+    scheduler = Scheduler(SystemClock(), lambda k, t: fired.set())
+    scheduler.add("a", _Every(1))
+    scheduler.start()
+    try:
+        assert fired.wait(3)
+    finally:
+        scheduler.stop()
