@@ -452,3 +452,32 @@ class PluginCallCancelled(KeyboardInterrupt):
     def __init__(self, reason: str = "the trigger was stopped") -> None:
         self.reason = reason
         super().__init__(f"{reason}; aborting plugin execution")
+
+
+class InvalidPrecision(EngineError, ValueError):
+    """A write precision is not one InfluxDB 3 accepts."""
+
+    ACCEPTED = (
+        "auto, ns (n, nanosecond), us (u, microsecond), ms (millisecond), s (second)"
+    )
+
+    def __init__(self, precision: object) -> None:
+        self.precision = precision
+        super().__init__(f"unknown precision {precision!r}; accepted values: {self.ACCEPTED}")
+
+
+class UnrepresentablePoint(EngineError, ValueError):
+    """A point cannot be written as line protocol that InfluxDB 3 would read back unchanged."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"cannot format point as line protocol: {problem}")
+
+
+class InvalidTriggerField(EngineError, ValueError):
+    """A field of a trigger definition (`disabled`, `plugin_filename`, ...) has the wrong kind."""
+
+    def __init__(self, field: str, value: object, expected: str) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"invalid {field} {value!r}: expected {expected}")
