@@ -481,3 +481,24 @@ class InvalidTriggerField(EngineError, ValueError):
         self.field = field
         self.value = value
         super().__init__(f"invalid {field} {value!r}: expected {expected}")
+
+
+class TableNotFound(EngineError, LookupError):
+    """No table has that name in the database."""
+
+    def __init__(self, db: str, table: str) -> None:
+        self.db = db
+        self.table = table
+        super().__init__(f"table not found: {table!r} in database {db!r}")
+
+
+class TableStoreCorrupt(EngineError):
+    """A table snapshot (manifest or Parquet file) on disk cannot be read."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"table snapshot {path} is unreadable ({reason}); refusing to start so that its "
+            "data is not silently dropped. Restore it from a backup or move it aside."
+        )
