@@ -502,3 +502,17 @@ class TableStoreCorrupt(EngineError):
             f"table snapshot {path} is unreadable ({reason}); refusing to start so that its "
             "data is not silently dropped. Restore it from a backup or move it aside."
         )
+
+
+class InvalidPluginResponse(EngineError, TypeError):
+    """A request plugin returned something that cannot become an HTTP response."""
+
+    ACCEPTED = (
+        "a dict or list (JSON), a str (text/html), bytes (served as is), an iterable of str/bytes, "
+        "a (body, status), (body, headers) or (body, status, headers) tuple, or a response object "
+        "with status_code, headers and get_data()/body"
+    )
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"invalid request plugin response: {problem}; return {self.ACCEPTED}")
