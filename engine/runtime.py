@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -125,6 +126,7 @@ class TriggerRuntime:
         self._queue: deque[tuple[CallInput, Future[CallOutcome]]] = deque()
         self._draining = False
         self._in_flight = 0
+        self._running: set[Future[CallOutcome]] = set()
         self._stopped = threading.Event()
 
     @property
@@ -141,30 +143,40 @@ class TriggerRuntime:
         """Stop taking calls; queued calls are dropped, a running call finishes unheard."""
         self._stopped.set()
         with self._lock:
-            dropped = list(self._queue)
+            dropped = [future for _, future in self._queue] + list(self._running)
             self._queue.clear()
-        for _, future in dropped:
-            future.set_result(CallOutcome(status="cancelled", error="trigger stopped"))
+        for future in dropped:
+            _resolve(future, _CANCELLED)
 
     def submit(self, call: CallInput) -> Future[CallOutcome]:
-        """Run a call: inline without a pool, in order for synchronous triggers."""
+        """Run a call: inline without a pool, in order for synchronous triggers.
+
+        The future resolves when the call ends, or at once with status "cancelled" when the
+        trigger is stopped first, so nobody waits on a plugin that was disabled mid-call.
+        """
         future: Future[CallOutcome] = Future()
         if self.stopped:
-            future.set_result(CallOutcome(status="cancelled", error="trigger stopped"))
+            _resolve(future, _CANCELLED)
             return future
         pool = self._services.pool
         if pool is None:
-            future.set_result(self.execute(call))
-        elif self.config.run_async:
-            return pool.submit(lambda: self.execute(call))
-        else:
-            with self._lock:
-                self._queue.append((call, future))
-                start = not self._draining
-                self._draining = True
-            if start:
-                pool.submit(self._drain)
+            _resolve(future, self.execute(call))
+            return future
+        with self._lock:
+            self._queue.append((call, future))
+            start = self.config.run_async or not self._draining
+            self._draining = self._draining or not self.config.run_async
+        if start:
+            pool.submit(self._run_one if self.config.run_async else self._drain)
         return future
+
+    def _run_one(self) -> None:
+        with self._lock:
+            if not self._queue:
+                return
+            call, future = self._queue.popleft()
+            self._running.add(future)
+        self._finish(call, future)
 
     def _drain(self) -> None:
         while True:
@@ -173,11 +185,18 @@ class TriggerRuntime:
                     self._draining = False
                     return
                 call, future = self._queue.popleft()
-            try:
-                future.set_result(self.execute(call))
-            except BaseException as exc:  # keep draining: one broken call must not strand the rest
-                logger.exception("trigger %s: internal error running a call", self.config.name)
-                future.set_result(CallOutcome(status="error", error=f"internal error: {exc}"))
+                self._running.add(future)
+            self._finish(call, future)
+
+    def _finish(self, call: CallInput, future: Future[CallOutcome]) -> None:
+        try:
+            outcome = self.execute(call)
+        except BaseException as exc:  # keep draining: one broken call must not strand the rest
+            logger.exception("trigger %s: internal error running a call", self.config.name)
+            outcome = CallOutcome(status="error", error=f"internal error: {exc}")
+        with self._lock:
+            self._running.discard(future)
+        _resolve(future, outcome)
 
     def execute(self, call: CallInput) -> CallOutcome:
         """Run the plugin for one input, with retries as the trigger's settings say."""
@@ -291,6 +310,15 @@ class TriggerRuntime:
             time=self._services.clock.now(), database=self.config.database,
             trigger_name=self.config.name, level=level, message=message, traceback=trace,
         ))
+
+
+_CANCELLED = CallOutcome(status="cancelled", error="trigger stopped")
+
+
+def _resolve(future: Future[CallOutcome], outcome: CallOutcome) -> None:
+    if not future.done():
+        with contextlib.suppress(InvalidStateError):  # stop() resolved it first
+            future.set_result(outcome)
 
 
 class _MissingEntryPoint(Exception):
