@@ -252,3 +252,12 @@ def _node_spec_mapping(value: Mapping[Any, Any]) -> Mapping[str, Any]:
 def _check_node_ids(value: object, nodes: list[Any]) -> None:
     if not nodes or not all(isinstance(node, str) and node for node in nodes):
         raise NodeSpecError(value, "node ids must be non-empty strings, at least one")
+
+
+def node_spec_includes(node_spec: NodeSpec, node_id: str) -> bool:
+    """Whether a trigger with this (validated) node spec may run on node `node_id`."""
+    if isinstance(node_spec, str):
+        if node_spec == "all":
+            return True
+        return node_id in (node.strip() for node in node_spec.partition(":")[2].split(","))
+    return "all" in node_spec or node_id in node_spec["nodes"]

@@ -1,0 +1,350 @@
+"""`Engine`: the composition root; its lifecycle and the catalog operations of the public API."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .catalog import Catalog, TriggerDefinition
+from .clock import Clock, SystemClock
+from .definitions import TriggerDefinitions
+from .errors import EngineStopped, TriggerBusy
+from .options import EngineOptions
+from .settings import TriggerSettings, node_spec_includes
+from .spec import TriggerSpec
+
+logger = logging.getLogger(__name__)
+
+
+class StopReason(enum.StrEnum):
+    """Why a trigger stops running (passed to `Engine._on_trigger_stopped`)."""
+
+    DISABLED = "disabled"
+    DELETED = "deleted"
+    DATABASE_DELETED = "database deleted"
+    ENGINE_STOPPED = "engine stopped"
+
+
+class _Phase(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
+class InFlightCalls:
+    """How many plugin calls each trigger is running now; the runtime keeps it up to date."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def add(self, db: str, trigger_name: str, delta: int) -> int:
+        """Change a trigger's count by `delta` (+1 on entry, -1 on exit); returns the new count."""
+        key = (db, trigger_name)
+        with self._lock:
+            count = self._counts.get(key, 0) + delta
+            if count < 0:
+                raise ValueError(f"in-flight count of {trigger_name!r} in {db!r} went below zero")
+            if count:
+                self._counts[key] = count
+            else:
+                self._counts.pop(key, None)
+            return count
+
+    def count(self, db: str, trigger_name: str) -> int:
+        """Calls of that trigger running now."""
+        with self._lock:
+            return self._counts.get((db, trigger_name), 0)
+
+
+class Engine:
+    """An embeddable InfluxDB 3 processing engine.
+
+    Mutating calls are allowed before `start()` and refused with `EngineStopped` after `stop()`.
+    Triggers are started (see `_on_trigger_started`) only while the engine runs.
+    """
+
+    def __init__(
+        self,
+        plugin_dir: str | os.PathLike[str] | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        wal_flush_interval: float = 1.0,
+        node_id: str = "local",
+        clock: Clock | None = None,
+        background: bool = True,
+        watch_plugins: bool = True,
+        **more_options: Any,
+    ) -> None:
+        """Validate the options and open the catalog; no thread starts before `start()`.
+
+        Args:
+            plugin_dir: Directory holding the plugins (must exist), or None.
+            data_dir: Where catalog, WAL and data are kept; None keeps everything in memory.
+            wal_flush_interval: Seconds between WAL flushes in background mode.
+            node_id: This node's id, matched against triggers' `node_spec`.
+            clock: Time source; defaults to the system clock.
+            background: False starts no threads (tests drive flushes and time).
+            watch_plugins: Reload plugins when their files change.
+            **more_options: Extra options listed in `engine.options.EXTRA_OPTIONS`.
+
+        Raises:
+            UnknownEngineOption: An unknown keyword was passed.
+            InvalidEngineOption: An option has a bad value.
+            CatalogCorrupt: `data_dir` holds a catalog that cannot be read.
+        """
+        self.options = EngineOptions.build(
+            plugin_dir, data_dir=data_dir, wal_flush_interval=wal_flush_interval,
+            node_id=node_id, background=background, watch_plugins=watch_plugins,
+            more_options=more_options,
+        )
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._lock = threading.RLock()
+        self._phase = _Phase.CREATED
+        self._in_flight = InFlightCalls()
+        self.catalog = Catalog(self.options.data_dir)
+        self._definitions = TriggerDefinitions(self.catalog, self.options.plugin_dir)
+
+    @property
+    def plugin_dir(self) -> Path | None:
+        """The resolved plugin directory, or None."""
+        return self.options.plugin_dir
+
+    @property
+    def data_dir(self) -> Path | None:
+        """The data directory, or None when everything is kept in memory."""
+        return self.options.data_dir
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `stop()`."""
+        return self._phase is _Phase.RUNNING
+
+    # Lifecycle
+
+    def start(self) -> None:
+        """Start the engine and every enabled trigger; a second call does nothing.
+
+        Raises:
+            EngineStopped: The engine was already stopped (it cannot be restarted).
+        """
+        with self._lock:
+            if self._phase is _Phase.STOPPED:
+                raise EngineStopped("start")
+            if self._phase is _Phase.RUNNING:
+                return
+            self._phase = _Phase.RUNNING
+            self._on_start()
+            for definition in self.catalog.list_triggers():
+                if not definition.disabled:
+                    self._start_trigger(definition)
+
+    def stop(self) -> None:
+        """Stop every trigger and the engine; later calls (and mutating calls) are refused."""
+        with self._lock:
+            if self._phase is _Phase.STOPPED:
+                return
+            try:
+                if self._phase is _Phase.RUNNING:
+                    for definition in self.catalog.list_triggers():
+                        if not definition.disabled:
+                            self._stop_trigger(definition, StopReason.ENGINE_STOPPED)
+                    self._on_stop()
+            finally:
+                self._phase = _Phase.STOPPED
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    # Databases
+
+    def create_database(self, db: str) -> None:
+        """Create an empty database (InvalidName, DatabaseAlreadyExists)."""
+        with self._lock:
+            self._check_open("create a database")
+            self.catalog.create_database(db)
+
+    def delete_database(self, db: str) -> None:
+        """Delete a database and its triggers; running triggers are stopped without waiting.
+
+        Raises:
+            DatabaseNotFound: No such database.
+        """
+        with self._lock:
+            self._check_open("delete a database")
+            for definition in self._definitions.remove_database(db):
+                if not definition.disabled:
+                    self._stop_trigger(definition, StopReason.DATABASE_DELETED)
+
+    def list_databases(self) -> list[str]:
+        """Database names, sorted."""
+        return self.catalog.list_databases()
+
+    # Triggers
+
+    def create_trigger(
+        self,
+        db: str,
+        trigger_name: str,
+        *,
+        plugin_filename: str,
+        trigger_specification: str,
+        trigger_arguments: Mapping[str, str] | None = None,
+        trigger_settings: TriggerSettings | Mapping[str, Any] | str | None = None,
+        disabled: bool = False,
+        node_spec: str | Mapping[str, Any] | None = None,
+    ) -> TriggerDefinition:
+        """Validate and store a trigger, and start it unless `disabled`.
+
+        The plugin must resolve inside the plugin directory and define, at its top level, the
+        entry function of the trigger's kind; it is checked by reading, not importing, it.
+
+        Returns:
+            The stored definition (with the canonical specification text).
+
+        Raises:
+            InvalidName: Bad database or trigger name.
+            TriggerSpecError: Bad specification.
+            TriggerSettingsError, TriggerArgumentsError, NodeSpecError, InvalidTriggerField:
+                Bad settings, arguments, node spec, `disabled` or `plugin_filename`.
+            DatabaseNotFound: The database does not exist (create it first).
+            TriggerAlreadyExists: The name is taken in `db`, or the request path anywhere.
+            NoPluginDirectory, PluginPathError, PluginNotFound, PluginLoadError,
+                PluginContractError: The plugin cannot back this trigger.
+            EngineStopped: The engine was stopped.
+        """
+        definition, spec = self._definitions.build(
+            db, trigger_name, plugin_filename=plugin_filename,
+            trigger_specification=trigger_specification, trigger_arguments=trigger_arguments,
+            trigger_settings=trigger_settings, disabled=disabled, node_spec=node_spec,
+        )
+        with self._lock:
+            self._check_open("create a trigger")
+            stored = self._definitions.add(definition, spec)
+            if not stored.disabled:
+                self._start_trigger(stored)
+            return stored
+
+    def delete_trigger(self, db: str, trigger_name: str, *, force: bool = False) -> None:
+        """Delete a trigger; refused while a call of it is running unless `force`.
+
+        `force` never waits: the running call is left to finish on its own.
+
+        Raises:
+            DatabaseNotFound, TriggerNotFound: No such trigger.
+            TriggerBusy: A call is in flight and `force` is False.
+            EngineStopped: The engine was stopped.
+        """
+        with self._lock:
+            self._check_open("delete a trigger")
+            definition = self.catalog.get_trigger(db, trigger_name)
+            if not force and self.in_flight(db, trigger_name):
+                raise TriggerBusy(db, trigger_name)
+            self._definitions.remove(db, trigger_name)
+            if not definition.disabled:
+                self._stop_trigger(definition, StopReason.DELETED)
+
+    def enable_trigger(self, db: str, trigger_name: str) -> None:
+        """Enable a trigger and start it; enabling an enabled trigger does nothing.
+
+        Raises:
+            DatabaseNotFound, TriggerNotFound: No such trigger.
+            EngineStopped: The engine was stopped.
+        """
+        with self._lock:
+            self._check_open("enable a trigger")
+            before = self.catalog.get_trigger(db, trigger_name)
+            after = self.catalog.set_disabled(db, trigger_name, False)
+            if before.disabled:
+                self._start_trigger(after)
+
+    def disable_trigger(self, db: str, trigger_name: str) -> None:
+        """Disable a trigger and stop it without waiting for a running call; idempotent.
+
+        Raises:
+            DatabaseNotFound, TriggerNotFound: No such trigger.
+            EngineStopped: The engine was stopped.
+        """
+        self._disable(db, trigger_name, reason=None)
+
+    def list_triggers(self, db: str | None = None) -> list[TriggerDefinition]:
+        """Triggers of `db` (DatabaseNotFound if it is missing), or of every database."""
+        return self.catalog.list_triggers(db)
+
+    def get_trigger(self, db: str, trigger_name: str) -> TriggerDefinition:
+        """One trigger's definition (DatabaseNotFound, TriggerNotFound)."""
+        return self.catalog.get_trigger(db, trigger_name)
+
+    def trigger_spec(self, db: str, trigger_name: str) -> TriggerSpec:
+        """The parsed specification of a stored trigger (DatabaseNotFound, TriggerNotFound)."""
+        return self._definitions.spec(db, trigger_name)
+
+    # Hooks for the runtime
+
+    def in_flight(self, db: str, trigger_name: str) -> int:
+        """How many calls of the trigger are running now (what `delete_trigger` checks)."""
+        return self._in_flight.count(db, trigger_name)
+
+    def _set_in_flight(self, db: str, trigger_name: str, delta: int) -> int:
+        """The runtime calls this with +1 before a plugin call and -1 after it."""
+        return self._in_flight.add(db, trigger_name, delta)
+
+    def _disable_after_error(self, db: str, trigger_name: str, reason: str) -> None:
+        """`error_behavior=disable`: persist the disabled state with its reason, and stop."""
+        self._disable(db, trigger_name, reason=reason)
+
+    def _on_start(self) -> None:
+        """Extension point: start background services when the engine starts."""
+        logger.debug("engine starting (node %s)", self.options.node_id)
+
+    def _on_stop(self) -> None:
+        """Extension point: stop background services once every trigger is stopped."""
+        logger.debug("engine stopped (node %s)", self.options.node_id)
+
+    def _on_trigger_started(self, definition: TriggerDefinition) -> None:
+        """Extension point: make an enabled trigger run. Called with the engine lock held."""
+        logger.info("trigger %r in database %r started", definition.trigger_name, definition.db)
+
+    def _on_trigger_stopped(self, definition: TriggerDefinition, reason: StopReason) -> None:
+        """Extension point: stop a trigger without waiting for a running call. Lock held."""
+        logger.info("trigger %r in database %r stopped (%s)", definition.trigger_name,
+                    definition.db, reason)
+
+    # Internals
+
+    def _check_open(self, operation: str) -> None:
+        if self._phase is _Phase.STOPPED:
+            raise EngineStopped(operation)
+
+    def _disable(self, db: str, trigger_name: str, *, reason: str | None) -> None:
+        with self._lock:
+            self._check_open("disable a trigger")
+            before = self.catalog.get_trigger(db, trigger_name)
+            after = self.catalog.set_disabled(db, trigger_name, True, reason=reason)
+            if not before.disabled:
+                self._stop_trigger(after, StopReason.DISABLED)
+
+    def _start_trigger(self, definition: TriggerDefinition) -> None:
+        if not self.running:
+            return
+        if not node_spec_includes(definition.node_spec, self.options.node_id):
+            logger.info("not running trigger %r: its node_spec %r excludes node %r",
+                        definition.trigger_name, definition.node_spec, self.options.node_id)
+            return
+        self._on_trigger_started(definition)
+
+    def _stop_trigger(self, definition: TriggerDefinition, reason: StopReason) -> None:
+        if self.running and node_spec_includes(definition.node_spec, self.options.node_id):
+            self._on_trigger_stopped(definition, reason)
+
