@@ -229,6 +229,10 @@ def _parse_item(spec: _Field, item: str, expression: str) -> range:
     if base == "*":
         return range(spec.low, spec.wild_high + 1, step)
     first, dash, last = base.partition("-")
+    if not first or (dash and not last):
+        raise InvalidCronExpression(
+            expression, f"the {spec.name} item {item!r} is missing a number"
+        )
     low = _parse_value(spec, first, expression)
     if not dash:
         return range(low, (spec.wild_high if slash else low) + 1, step)

@@ -35,7 +35,7 @@ _ALIASES: dict[str, str] = {
     **{name: "y" for name in ("y", "yr", "yrs", "year", "years")},
 }
 
-_SPAN = re.compile(r"\s*(?P<number>\d+(?:\.\d+)?|\.\d+)\s*(?P<unit>[^\d\s.]*)\s*")
+_SPAN = re.compile(r"\s*(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?P<unit>[^\W\d_]*)\s*")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
