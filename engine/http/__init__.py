@@ -1,0 +1,75 @@
+"""The HTTP edge: `create_app(engine)` builds the InfluxDB 3 compatible ASGI application."""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from starlette.applications import Starlette
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "engine.http needs starlette: pip install 'processing-engine[http]'"
+    ) from exc
+
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from ..errors import EngineError
+from ..tokens import TokenStore
+from .auth import AuthMiddleware
+from .context import DEFAULT_MAX_REQUEST_SIZE, EdgeContext
+from .errors import handle_engine_error, handle_http_exception
+from .routes_data import DataRoutes
+from .routes_engine import EngineRoutes, is_public_request_path
+from .routes_plugins import PluginRoutes
+from .routes_query import QueryRoutes
+from .routes_system import SystemRoutes
+from .routes_triggers import TriggerRoutes
+
+__all__ = ["DEFAULT_MAX_REQUEST_SIZE", "create_app"]
+
+
+def create_app(
+    engine: Any,
+    *,
+    auth: bool = True,
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+    tokens: TokenStore | None = None,
+) -> Starlette:
+    """Build the ASGI app serving `engine` over the InfluxDB 3 REST API.
+
+    The app holds no engine logic: each route parses its input, calls one public `Engine` method
+    on a worker thread, and turns the result (or the `EngineError`) into a response. It can be
+    mounted inside a host's Starlette or FastAPI app.
+
+    Args:
+        engine: The `Engine` to serve (started and stopped by its owner, not by the app).
+        auth: Require tokens (`Authorization: Bearer|Token|Basic`); False lets anyone do anything.
+        max_request_size: Largest request body in bytes, after gzip decoding (413 beyond).
+        tokens: Token store to check tokens against; defaults to one over `engine.catalog`.
+
+    Returns:
+        The Starlette application.
+    """
+    if max_request_size <= 0:
+        raise ValueError(f"max_request_size must be a positive number of bytes, got "
+                         f"{max_request_size!r}")
+    store = (tokens if tokens is not None else TokenStore(engine.catalog)) if auth else None
+    ctx = EdgeContext(engine=engine, tokens=store, max_request_size=max_request_size)
+
+    async def public_request_path(path: str) -> bool:
+        return await is_public_request_path(ctx, path)
+
+    return Starlette(
+        routes=all_routes(ctx),
+        middleware=[Middleware(AuthMiddleware, tokens=store,
+                               public_request_path=public_request_path)],
+        exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
+    )
+
+
+def all_routes(ctx: EdgeContext) -> list[BaseRoute]:
+    """Every route of the API, group by group."""
+    groups = (SystemRoutes, TriggerRoutes, EngineRoutes, PluginRoutes, DataRoutes, QueryRoutes)
+    return [route for group in groups for route in group(ctx).routes()]
