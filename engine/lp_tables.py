@@ -1,0 +1,95 @@
+"""Builds per-measurement Arrow tables from parsed points, enforcing one schema per write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from .lp_model import LINE_COLUMN, TIME_COLUMN, FieldType, FieldValue, Point
+
+ARROW_TYPES: dict[FieldType, pa.DataType] = {
+    FieldType.INT64: pa.int64(),
+    FieldType.UINT64: pa.uint64(),
+    FieldType.FLOAT64: pa.float64(),
+    FieldType.BOOL: pa.bool_(),
+    FieldType.STRING: pa.string(),
+}
+TAG = "tag"
+
+
+@dataclass
+class _Column:
+    kind: str  # TAG or a FieldType value
+    rows: list[int] = field(default_factory=list)
+    values: list[FieldValue] = field(default_factory=list)
+
+
+@dataclass
+class TableBuilder:
+    """Rows of one measurement in line order; columns in the order first seen in the write."""
+
+    columns: dict[str, _Column] = field(default_factory=dict)
+    times: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+
+    def conflict(self, point: Point) -> tuple[str, str] | None:
+        """(name, message) when the point disagrees with the columns seen so far, else None."""
+        for key, _ in point.tags:
+            column = self.columns.get(key)
+            if column is not None and column.kind != TAG:
+                return key, (
+                    f"{key!r} is a {column.kind} field in an earlier line of this "
+                    "write, so it cannot be a tag here"
+                )
+        for name, kind, _ in point.fields:
+            column = self.columns.get(name)
+            if column is None or column.kind == kind.value:
+                continue
+            if column.kind == TAG:
+                return name, (
+                    f"{name!r} is a tag in an earlier line of this write, so it "
+                    "cannot be a field here"
+                )
+            return name, (
+                f"field {name!r} is {kind.value} here but {column.kind} in an earlier "
+                "line of this write"
+            )
+        return None
+
+    def add(self, point: Point, time: int, line_number: int) -> None:
+        """Append a point that `conflict` accepted."""
+        row = len(self.times)
+        for key, value in point.tags:
+            self._column(key, TAG).rows.append(row)
+            self.columns[key].values.append(value)
+        for name, kind, field_value in point.fields:
+            column = self._column(name, kind.value)
+            column.rows.append(row)
+            column.values.append(field_value)
+        self.times.append(time)
+        self.lines.append(line_number)
+
+    def _column(self, name: str, kind: str) -> _Column:
+        column = self.columns.get(name)
+        if column is None:
+            column = self.columns[name] = _Column(kind)
+        return column
+
+    def build(self) -> pa.Table:
+        """The table: tag and field columns, then `time` (int64 ns) and `_line` (int32)."""
+        count = len(self.times)
+        arrays: list[pa.Array] = []
+        for column in self.columns.values():
+            arrow_type = pa.string() if column.kind == TAG else ARROW_TYPES[FieldType(column.kind)]
+            if len(column.rows) == count:
+                arrays.append(pa.array(column.values, type=arrow_type))
+                continue
+            full: list[FieldValue | None] = [None] * count
+            for row, value in zip(column.rows, column.values, strict=True):
+                full[row] = value
+            arrays.append(pa.array(full, type=arrow_type))
+        arrays.append(pa.array(self.times, type=pa.int64()))
+        arrays.append(pa.array(self.lines, type=pa.int32()))
+        names = [*self.columns, TIME_COLUMN, LINE_COLUMN]
+        return pa.Table.from_arrays(arrays, names=names)
