@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import EngineError
 from engine.linebuilder import (
@@ -17,6 +19,7 @@ from engine.linebuilder import (
     InvalidMeasurementError,
     LineBuilder,
 )
+from engine.lineprotocol import FieldType, Point, parse
 
 
 def _metrics() -> LineBuilder:
@@ -308,3 +311,134 @@ def test_error_hierarchy(error: type[Exception]) -> None:
     # A plugin's `except ValueError` must not catch these, as on InfluxDB 3.
     assert not issubclass(error, ValueError)
     assert str(error("custom message")) == "custom message"
+
+
+# --- round trip through our line-protocol parser --------------------------------------------
+
+_NAME_CHARS = st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=" ,=\\")
+_RESERVED = {"time", "__chunk_order"}
+_keys = st.text(_NAME_CHARS, min_size=1, max_size=12).filter(lambda k: k not in _RESERVED)
+# Field keys and tag values are escaped by the builder, so they may hold backslashes (InfluxDB 3
+# refuses any name or tag value that ends with one); measurements and tag keys are not escaped.
+_field_keys = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=" ,="),
+    min_size=1, max_size=12,
+).filter(lambda k: k not in _RESERVED and not k.endswith("\\"))
+_measurements = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=" \\"),
+    min_size=1, max_size=12,
+).filter(lambda m: not m.startswith("#"))
+_tag_values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1,
+                      max_size=12).filter(lambda v: not v.endswith("\\"))
+_field_values = st.one_of(
+    st.tuples(st.just("int64_field"), st.just(FieldType.INT64),
+              st.integers(-(2**63), 2**63 - 1)),
+    st.tuples(st.just("uint64_field"), st.just(FieldType.UINT64), st.integers(0, 2**64 - 1)),
+    st.tuples(st.just("float64_field"), st.just(FieldType.FLOAT64),
+              st.floats(allow_nan=False, allow_infinity=False)),
+    st.tuples(st.just("bool_field"), st.just(FieldType.BOOL), st.booleans()),
+    st.tuples(st.just("string_field"), st.just(FieldType.STRING),
+              st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)),
+)
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> tuple[LineBuilder, Point]:
+    measurement = draw(_measurements)
+    tags = draw(st.dictionaries(_keys, _tag_values, max_size=4))
+    fields = draw(st.dictionaries(_field_keys.filter(lambda k: k not in tags), _field_values,
+                                  min_size=1, max_size=5))
+    time = draw(st.none() | st.integers(-(2**63), 2**63 - 1))
+    builder = LineBuilder(measurement)
+    for key, value in tags.items():
+        builder.tag(key, value)
+    for key, (setter, _, value) in fields.items():
+        getattr(builder, setter)(key, value)
+    if time is not None:
+        builder.time_ns(time)
+    expected = Point(
+        measurement=measurement,
+        tags=tuple(tags.items()),
+        fields=tuple((key, kind, value) for key, (_, kind, value) in fields.items()),
+        time=time,
+    )
+    return builder, expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(_lines())
+def test_output_parses_back_to_the_same_point(line: tuple[LineBuilder, Point]) -> None:
+    builder, expected = line
+    result = parse(builder.build(), precision="ns")
+    assert result.errors == []
+    assert result.points == [expected]
+
+
+@pytest.mark.parametrize(
+    "make", [pytest.param(case.values[0], id=case.id) for case in REFERENCE_CASES]
+)
+def test_reference_outputs_parse(make: Callable[[], LineBuilder]) -> None:
+    result = parse(make().build(), precision="ns")
+    assert result.errors == []
+    assert len(result.points) == 1
+
+
+def test_reference_output_parses_to_the_values_given() -> None:
+    (point,) = parse(_complex().build(), precision="ns").points
+    assert point == Point(
+        measurement="complex,measurement",
+        tags=(("location", "New York, USA"), ("details", "floor=5, room=3"),
+              ("path", r"C:\Users\Admin\Documents")),
+        fields=(("message", FieldType.STRING, 'Error in line: "x = y + z"'),
+                ("query", FieldType.STRING, 'SELECT * FROM table WHERE id="abc"'),
+                ("value", FieldType.FLOAT64, 123.456)),
+        time=1609459200000000000,
+    )
+
+
+# The builder renders these exactly as InfluxDB 3's does, and the result is not valid line
+# protocol there either: plugins developed here hit the same failure at write time.
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: LineBuilder("m\\").int64_field("f", 1),
+                     id="measurement-ends-in-backslash"),
+        pytest.param(lambda: LineBuilder("m").int64_field("k\\", 1),
+                     id="field-key-ends-in-backslash"),
+        pytest.param(lambda: LineBuilder("m").tag("t", "v\\").int64_field("f", 1),
+                     id="tag-value-ends-in-backslash"),
+        pytest.param(lambda: LineBuilder("").int64_field("f", 1), id="empty-measurement"),
+        pytest.param(lambda: LineBuilder("m").tag("t", "").int64_field("f", 1),
+                     id="empty-tag-value"),
+        pytest.param(lambda: LineBuilder("m").tag("k\\", "v").int64_field("f", 1),
+                     id="tag-key-ends-in-backslash"),
+        pytest.param(lambda: LineBuilder("m").float64_field("f", math.nan), id="nan"),
+        pytest.param(lambda: LineBuilder("m").float64_field("f", math.inf), id="inf"),
+        pytest.param(lambda: LineBuilder("m").int64_field("f", 2**63), id="int64-overflow"),
+        pytest.param(lambda: LineBuilder("m").uint64_field("f", 2**64), id="uint64-overflow"),
+        pytest.param(lambda: LineBuilder("m").int64_field("time", 1), id="reserved-field-key"),
+        pytest.param(lambda: LineBuilder("m").tag("f", "x").int64_field("f", 1),
+                     id="tag-and-field-share-a-key"),
+    ],
+)
+def test_reference_renderings_that_are_not_valid_line_protocol(
+        make: Callable[[], LineBuilder]) -> None:
+    result = parse(make().build(), precision="ns")
+    assert result.points == []
+    assert len(result.errors) == 1
+
+
+# Measurements and tag keys are written unescaped, as InfluxDB 3's builder does, so a `\\`
+# sequence in them reads back as a single backslash there and here.
+@pytest.mark.parametrize(
+    ("make", "point"),
+    [
+        pytest.param(lambda: LineBuilder("a\\\\b").int64_field("f", 1),
+                     Point("a\\b", (), (("f", FieldType.INT64, 1),)), id="measurement"),
+        pytest.param(lambda: LineBuilder("m").tag("k\\\\x", "v").int64_field("f", 1),
+                     Point("m", (("k\\x", "v"),), (("f", FieldType.INT64, 1),)), id="tag-key"),
+    ],
+)
+def test_unescaped_double_backslashes_read_back_as_one(make: Callable[[], LineBuilder],
+                                                       point: Point) -> None:
+    assert parse(make().build(), precision="ns").points == [point]
