@@ -22,7 +22,8 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from .clock import Clock, SystemClock, now_ns
-from .errors import PluginLoadError, PluginNotFound, PluginNotLoaded, PluginPathError
+from .errors import PluginLoadError, PluginNotFound, PluginNotLoaded
+from .plugin_files import resolve_plugin
 
 logger = logging.getLogger(__name__)
 
@@ -57,42 +58,6 @@ class LoadedPlugin:
         return value if callable(value) else None
 
 
-def resolve_plugin_path(plugin_dir: Path, plugin_filename: str) -> tuple[Path, bool]:
-    """Find a plugin inside `plugin_dir`.
-
-    Args:
-        plugin_dir: The resolved plugin directory.
-        plugin_filename: A relative file (`x.py`) or package directory (`pkg` or `pkg/`).
-
-    Returns:
-        The path and whether it is a directory (package) plugin.
-
-    Raises:
-        PluginPathError: The name is absolute, climbs out with `..`, or resolves outside.
-        PluginNotFound: Nothing is there, or a directory has no `__init__.py`.
-    """
-    name = plugin_filename.rstrip("/")
-    if not name:
-        raise PluginPathError(plugin_filename, "the name is empty")
-    if name.startswith("gh:"):
-        raise PluginPathError(plugin_filename, "repository plugins (gh:) cannot be loaded here")
-    relative = Path(name)
-    if relative.is_absolute() or ".." in relative.parts:
-        raise PluginPathError(plugin_filename, "absolute paths and '..' are not allowed")
-    path = plugin_dir / relative
-    try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise PluginNotFound(plugin_filename, f"nothing at {path}") from None
-    if not real.is_relative_to(plugin_dir):
-        raise PluginPathError(plugin_filename, "it resolves outside the plugin directory")
-    if real.is_dir():
-        if not (path / "__init__.py").is_file():
-            raise PluginNotFound(plugin_filename, f"directory plugin {path} has no __init__.py")
-        return path, True
-    return path, False
-
-
 def _plugin_files(path: Path, is_package: bool) -> tuple[list[Path], list[Path]]:
     """The plugin's source files and, for a package, its directories (whose mtime shows adds)."""
     if not is_package:
@@ -109,7 +74,7 @@ def _plugin_files(path: Path, is_package: bool) -> tuple[list[Path], list[Path]]
     return files, dirs
 
 
-def _stat_sig(path: Path) -> _Sig:
+def _stat_sig(path: str) -> _Sig:
     st = os.stat(path)
     return (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
@@ -120,13 +85,13 @@ class _Snapshot:
 
     sources: dict[Path, bytes]
     hashes: dict[Path, str]
-    sigs: dict[Path, _Sig]
+    sigs: dict[str, _Sig]  # str keys: os.stat on a str skips a Path conversion per call
 
 
 def _take_snapshot(path: Path, is_package: bool) -> _Snapshot:
     """Read every source file; stat before reading, so that a later write shows as a change."""
     files, dirs = _plugin_files(path, is_package)
-    sigs = {item: _stat_sig(item) for item in [*dirs, *files]}
+    sigs = {str(item): _stat_sig(str(item)) for item in [*dirs, *files]}
     sources = {item: item.read_bytes() for item in files}
     hashes = {item: hashlib.sha256(data).hexdigest() for item, data in sources.items()}
     return _Snapshot(sources, hashes, sigs)
@@ -238,7 +203,7 @@ class _Entry:
 
     plugin: LoadedPlugin
     build: _Build
-    sigs: dict[Path, _Sig]
+    sigs: dict[str, _Sig]
     racy: bool
     lock: threading.Lock = field(default_factory=threading.Lock)
     dirty: bool = False
@@ -291,7 +256,8 @@ class PluginLoader:
             PluginLoadError: Importing it raised; the message carries the traceback. A plugin
                 already loaded under `key` stays loaded.
         """
-        path, is_package = resolve_plugin_path(self.plugin_dir, plugin_filename)
+        location = resolve_plugin(self.plugin_dir, plugin_filename)
+        path, is_package = location.path, location.is_package
         try:
             snapshot = _take_snapshot(path, is_package)
         except OSError as exc:
@@ -422,12 +388,13 @@ class PluginLoader:
             raise PluginLoadError(filename, _plugin_traceback(exc, snapshot.sources)) from exc
         return build, module
 
-    def _is_racy(self, sigs: Mapping[Path, _Sig]) -> bool:
+    def _is_racy(self, sigs: Mapping[str, _Sig]) -> bool:
         now = now_ns(self._clock)
-        return any(now - sig[0] < _RACY_WINDOW_NS for sig in sigs.values())
+        # ctime, not mtime: tools may set mtime to the past, but any change sets ctime to now.
+        return any(now - sig[3] < _RACY_WINDOW_NS for sig in sigs.values())
 
 
-def _sigs_unchanged(sigs: Mapping[Path, _Sig]) -> bool:
+def _sigs_unchanged(sigs: Mapping[str, _Sig]) -> bool:
     try:
         return all(_stat_sig(item) == sig for item, sig in sigs.items())
     except OSError:

@@ -150,6 +150,18 @@ def test_injected_names_are_bare_names_in_every_module_of_a_plugin(
     assert call(loader.load("s", "single.py")) is FakeLineBuilder
 
 
+def test_the_engines_plugin_builtins_work_bare_in_a_submodule(plugin_dir: Path) -> None:
+    from engine.linebuilder import PLUGIN_BUILTINS
+
+    loader = PluginLoader(plugin_dir, builtins=PLUGIN_BUILTINS)
+    write(plugin_dir / "pkg" / "__init__.py", "from .lines import f\n")
+    write(plugin_dir / "pkg" / "lines.py", "def f():\n"
+          "    try:\n        LineBuilder('a b')\n    except InfluxDBError as exc:\n"
+          "        return type(LineBuilder('m')).__name__, type(exc).__name__\n")
+    assert call(loader.load("k", "pkg")) == ("LineBuilder", "InvalidMeasurementError")
+    loader.unload("k")
+
+
 def test_nothing_leaks_into_host_modules_or_builtins(
     plugin_dir: Path, loader: PluginLoader
 ) -> None:
@@ -227,7 +239,7 @@ def test_an_existing_plugin_dir_variable_is_kept(
     ("filename", "error", "message"),
     [
         ("missing.py", PluginNotFound, "missing.py"),
-        ("nopkg", PluginNotFound, "has no __init__.py"),
+        ("nopkg", PluginNotFound, "must contain __init__.py"),
         ("../outside.py", PluginPathError, r"'\.\.'"),
         ("/etc/passwd", PluginPathError, "absolute"),
         ("escape.py", PluginPathError, "outside the plugin directory"),
