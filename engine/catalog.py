@@ -296,9 +296,14 @@ class Catalog:
 
     def _commit(self, **changes: Any) -> None:
         state = replace(self._state, **changes)
-        if self.path is not None:
-            _write_atomically(self.path, _dump(state))
+        if self.path is None:
+            self._state = state
+            return
+        _replace_file(self.path, _dump(state))
+        # Once renamed, the file holds the new state; memory must agree even if the sync fails.
         self._state = state
+        # The rename is only durable once the directory entry itself is on disk.
+        _fsync_directory(self.path.parent)
 
 
 # The catalog file
@@ -368,7 +373,7 @@ def _parse_database(db: str, entry: Any) -> dict[str, TriggerDefinition]:
     return triggers
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _replace_file(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that readers see the old or the new bytes, never a mix."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
@@ -381,8 +386,6 @@ def _write_atomically(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    # The rename is only durable once the directory entry itself is on disk.
-    _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:
