@@ -257,6 +257,8 @@ class TriggerRuntime:
             api = self._services.make_api()
             value = function(api, *_positional(call), _args(cfg.arguments))
         except BaseException as exc:  # plugins may raise SystemExit/KeyboardInterrupt: contain it
+            if self.stopped:
+                return CallOutcome(status="cancelled", error="trigger stopped mid-call")
             return self._failed(exc)
         if self.stopped:
             return CallOutcome(status="cancelled", value=value, error="trigger stopped mid-call")
