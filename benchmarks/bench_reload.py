@@ -71,13 +71,14 @@ def reload_latencies(plugin_dir: Path, saves: int, debounce: float) -> list[floa
 
 def raw_event_latencies(plugin_dir: Path, saves: int) -> list[float]:
     """Anchor: from `os.replace` until watchdog reports the move, with no debounce or loader."""
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
     path = plugin_dir / "anchor.py"
     arrived = threading.Event()
 
-    class Handler:
-        def dispatch(self, event: Any) -> None:
+    class Handler(FileSystemEventHandler):
+        def dispatch(self, event: FileSystemEvent) -> None:
             if event.event_type == "moved" and Path(os.fsdecode(event.dest_path)) == path:
                 arrived.set()
 

@@ -56,7 +56,8 @@ class PluginWatcher:
     `on_change` runs on the watcher's own thread with every path touched since the last batch,
     once no new event has arrived for `debounce_seconds` (or `max_delay_seconds` after the
     first event of a batch, so a steady stream of writes cannot starve it). It decides itself
-    whether content really changed (the loader compares hashes).
+    whether content really changed (the loader compares hashes). The clock's `monotonic` times
+    the debounce, so it must be one that advances by itself (the default `SystemClock`).
     """
 
     def __init__(
