@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import SchemaConflict
+from .lineprotocol import FieldType
 
 TIME = "time"
 LINE = "_line"
@@ -22,12 +23,12 @@ TIME_TYPE = pa.timestamp("ns")
 IOX_COLUMN_KEY = b"iox::column::type"
 IOX_TAG = b"iox::column_type::tag"
 
-FIELD_ARROW_TYPES: dict[str, pa.DataType] = {
-    "int64": pa.int64(),
-    "uint64": pa.uint64(),
-    "float64": pa.float64(),
-    "bool": pa.bool_(),
-    "string": pa.string(),
+FIELD_ARROW_TYPES: dict[FieldType, pa.DataType] = {
+    FieldType.INT64: pa.int64(),
+    FieldType.UINT64: pa.uint64(),
+    FieldType.FLOAT64: pa.float64(),
+    FieldType.BOOL: pa.bool_(),
+    FieldType.STRING: pa.string(),
 }
 
 
@@ -41,12 +42,11 @@ class ColumnKind(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column: a tag, a field with its type (`int64`, `uint64`, `float64`, `bool`,
-    `string`), or the time column."""
+    """One column: a tag, a field with its `FieldType`, or the time column."""
 
     name: str
     kind: ColumnKind
-    field_type: str | None = None
+    field_type: FieldType | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -55,7 +55,8 @@ class Column:
             return TAG_TYPE
         if self.kind is ColumnKind.TIME:
             return TIME_TYPE
-        return FIELD_ARROW_TYPES[str(self.field_type)]
+        assert self.field_type is not None, f"field {self.name!r} has no type"
+        return FIELD_ARROW_TYPES[self.field_type]
 
     def describe(self) -> str:
         """`a tag`, `the time column`, or e.g. `a field of type float64`, for messages."""
@@ -69,13 +70,15 @@ class Column:
         """A JSON-ready form of the column."""
         out = {"name": self.name, "kind": self.kind.value}
         if self.field_type is not None:
-            out["type"] = str(self.field_type)
+            out["type"] = self.field_type.value
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Column:
         """The inverse of `to_json`."""
-        return cls(str(data["name"]), ColumnKind(data["kind"]), data.get("type"))
+        field_type = data.get("type")
+        return cls(str(data["name"]), ColumnKind(data["kind"]),
+                   None if field_type is None else FieldType(field_type))
 
 
 @dataclass(frozen=True)
@@ -123,9 +126,10 @@ class TableSchema:
         return [c.name for c in self.columns if c.kind is ColumnKind.TAG]
 
     @property
-    def fields(self) -> dict[str, str]:
+    def fields(self) -> dict[str, FieldType]:
         """Field column names (sorted) to their field types."""
-        return {c.name: str(c.field_type) for c in self.columns if c.kind is ColumnKind.FIELD}
+        return {c.name: c.field_type for c in self.columns
+                if c.kind is ColumnKind.FIELD and c.field_type is not None}
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -149,10 +153,10 @@ class TableSchema:
         return cls(str(data["table"]), tuple(Column.from_json(c) for c in data["columns"]))
 
 
-def field_type_of(arrow_type: pa.DataType) -> str | None:
-    """The field type name of an Arrow type, or None if fields cannot have that type."""
+def field_type_of(arrow_type: pa.DataType) -> FieldType | None:
+    """The field type of an Arrow type, or None if fields cannot have that type."""
     if pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
-        return "string"
+        return FieldType.STRING
     for name, candidate in FIELD_ARROW_TYPES.items():
         if arrow_type == candidate:
             return name
