@@ -1,0 +1,226 @@
+"""The `serve` verb: run the engine behind the HTTP API with uvicorn until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ..durations import parse_duration
+from ..errors import EngineError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BIND = "127.0.0.1:8181"
+DEFAULT_DATA_DIR = ".processing-engine"
+DEFAULT_MAX_REQUEST_SIZE = 10 * 1024 * 1024
+
+_DESCRIPTION = (
+    "Run the processing engine with the InfluxDB 3 compatible HTTP API. Every option can also "
+    "be set with the environment variable InfluxDB 3 uses (shown in brackets); options on the "
+    "command line win. On first start with authentication on and no token yet, an admin token "
+    "is created and printed once. SIGINT or SIGTERM stops the server gracefully: requests in "
+    "flight finish, the WAL is flushed and triggers are stopped, then it exits with status 0."
+)
+
+# Option name, environment variable, default, help.
+_OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("--plugin-dir", "INFLUXDB3_PLUGIN_DIR", None, "directory holding the plugins"),
+    ("--data-dir", "INFLUXDB3_DB_DIR", DEFAULT_DATA_DIR,
+     "where the catalog, WAL and data are kept"),
+    ("--http-bind", "INFLUXDB3_HTTP_BIND_ADDR", DEFAULT_BIND, "HOST:PORT to listen on"),
+    ("--wal-flush-interval", "INFLUXDB3_WAL_FLUSH_INTERVAL", "1s",
+     "time between WAL flushes: a duration (1s, 0.5s, 1m) or a number of seconds"),
+    ("--max-http-request-size", "INFLUXDB3_MAX_HTTP_REQUEST_SIZE",
+     str(DEFAULT_MAX_REQUEST_SIZE), "largest accepted request body in bytes"),
+    ("--tls-cert", "INFLUXDB3_TLS_CERT", None, "PEM certificate file; serve HTTPS"),
+    ("--tls-key", "INFLUXDB3_TLS_KEY", None, "PEM private key file for --tls-cert"),
+    ("--node-id", "INFLUXDB3_NODE_IDENTIFIER_PREFIX", "local",
+     "this node's id (matched against triggers' node_spec)"),
+    ("--log-filter", "LOG_FILTER", "info", "log level: debug, info, warning or error"),
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+class UsageError(Exception):
+    """A serve option has a bad value (reported, exit status 2)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServeConfig:
+    """The validated settings of one `serve` run."""
+
+    plugin_dir: Path | None
+    data_dir: Path
+    host: str
+    port: int
+    without_auth: bool
+    wal_flush_interval: float
+    max_request_size: int
+    tls_cert: Path | None
+    tls_key: Path | None
+    node_id: str
+    log_level: str
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServeConfig:
+        """Check the parsed options (UsageError names the bad one)."""
+        host, port = parse_bind(args.http_bind)
+        if (args.tls_cert is None) != (args.tls_key is None):
+            raise UsageError("--tls-cert and --tls-key must be given together")
+        level = args.log_filter.strip().lower()
+        if level not in ("debug", "info", "warning", "error"):
+            raise UsageError(f"--log-filter must be debug, info, warning or error, got "
+                             f"{args.log_filter!r}")
+        return cls(
+            plugin_dir=_existing_dir(args.plugin_dir, "--plugin-dir"),
+            data_dir=Path(args.data_dir),
+            host=host,
+            port=port,
+            without_auth=args.without_auth,
+            wal_flush_interval=_interval(args.wal_flush_interval),
+            max_request_size=_positive_int(args.max_http_request_size, "--max-http-request-size"),
+            tls_cert=None if args.tls_cert is None else Path(args.tls_cert),
+            tls_key=None if args.tls_key is None else Path(args.tls_key),
+            node_id=args.node_id,
+            log_level=level,
+        )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `serve` subcommand."""
+    parser = subparsers.add_parser("serve", help="run the engine with its HTTP API",
+                                   description=_DESCRIPTION)
+    for flag, env, default, text in _OPTIONS:
+        value = os.environ.get(env, default)
+        shown = f" (default {default})" if default is not None else ""
+        parser.add_argument(flag, default=value, metavar="VALUE", help=f"{text}{shown} [{env}]")
+    parser.add_argument(
+        "--without-auth", action="store_true",
+        default=os.environ.get("INFLUXDB3_START_WITHOUT_AUTH", "").strip().lower() in _TRUE,
+        help="accept every request without a token [INFLUXDB3_START_WITHOUT_AUTH]",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until a stop signal; 0 after a graceful stop, 2 for bad options or start-up."""
+    try:
+        config = ServeConfig.from_args(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return serve(config)
+    except EngineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def serve(config: ServeConfig) -> int:
+    """Start the engine, serve HTTP until told to stop, then stop the engine."""
+    from ..engine import Engine
+    from ..http import create_app
+    from ..tokens import TokenStore
+
+    engine = Engine(config.plugin_dir, data_dir=config.data_dir,
+                    wal_flush_interval=config.wal_flush_interval, node_id=config.node_id)
+    tokens = None if config.without_auth else TokenStore(engine.catalog)
+    if tokens is not None and not tokens.has_tokens():
+        token, _record = tokens.create_admin_token()
+        print("Created the first admin token. It is shown only this once; keep it safe:")
+        print(token, flush=True)
+    app = create_app(engine, auth=not config.without_auth,
+                     max_request_size=config.max_request_size, tokens=tokens)
+    server = _graceful_server(_uvicorn_config(app, config))
+    engine.start()
+    try:
+        server.run()
+    finally:
+        engine.stop()
+    logger.info("stopped%s", "" if server.stop_signal is None else
+                f" after {signal.Signals(server.stop_signal).name}")
+    return 0
+
+
+def _uvicorn_config(app: Any, config: ServeConfig) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=config.host, port=config.port, lifespan="off",
+        log_level=config.log_level, access_log=config.log_level == "debug",
+        ssl_certfile=None if config.tls_cert is None else str(config.tls_cert),
+        ssl_keyfile=None if config.tls_key is None else str(config.tls_key),
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _graceful_server(uvicorn_config: Any) -> Any:
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn's server, except that a stop signal is not re-raised after shutting down.
+
+        uvicorn re-raises the signal it caught once the server has stopped, which would kill the
+        process before the engine is stopped and make the exit status the signal's.
+        """
+
+        stop_signal: int | None = None
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            self.stop_signal = sig
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            else:
+                self.should_exit = True
+
+    return GracefulServer(uvicorn_config)
+
+
+def parse_bind(text: str) -> tuple[str, int]:
+    """Split `HOST:PORT` (IPv6 as `[::1]:8181`)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--http-bind must be HOST:PORT with a port 1-65535, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _existing_dir(value: str | None, flag: str) -> Path | None:
+    if value is None or value == "":
+        return None
+    path = Path(value)
+    if not path.is_dir():
+        raise UsageError(f"{flag} {value!r} is not an existing directory")
+    return path
+
+
+def _interval(text: str) -> float:
+    try:
+        seconds = float(text) if _is_number(text) else parse_duration(text)
+    except EngineError as error:
+        raise UsageError(f"--wal-flush-interval: {error}") from None
+    if not seconds > 0:
+        raise UsageError(f"--wal-flush-interval must be longer than zero, got {text!r}")
+    return seconds
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _positive_int(text: str, flag: str) -> int:
+    if not str(text).isdigit() or int(text) <= 0:
+        raise UsageError(f"{flag} must be a whole number of bytes > 0, got {text!r}")
+    return int(text)
