@@ -516,3 +516,20 @@ class InvalidPluginResponse(EngineError, TypeError):
     def __init__(self, problem: str) -> None:
         self.problem = problem
         super().__init__(f"invalid request plugin response: {problem}; return {self.ACCEPTED}")
+
+
+class WalWriteFailed(WriteError):
+    """A write could not be made durable because writing the WAL failed (disk full, I/O error).
+
+    Its rows stay buffered and are retried with the next flush, so the write may still be
+    stored; writing the same lines again is safe (identical points merge).
+    """
+
+    def __init__(self, db: str, reason: str) -> None:
+        self.db = db
+        self.reason = reason
+        super().__init__(
+            f"write to database {db!r} was not acknowledged: the write-ahead log could not be "
+            f"written ({reason}); its lines stay buffered and are retried with the next flush, "
+            "so writing them again is safe"
+        )
