@@ -121,15 +121,18 @@ class TableStore:
         replay after a restart is idempotent.
         """
         with self._lock:
+            if batch.num_rows == 0:
+                return
             if db not in self._dbs:
                 self.create_database(db)
             tables = self._dbs[db]
             data = tables.get(table)
             if data is None:
-                data = tables[table] = TableData(TableSchema.empty(table))
-            if wal_seq <= data.persisted_seq:
+                data = TableData(TableSchema.empty(table))
+            elif wal_seq <= data.persisted_seq:
                 return
             data.append(batch, wal_seq)
+            tables[table] = data
             self._touch(db)
 
     def arrow(self, db: str, table: str) -> pa.Table:
