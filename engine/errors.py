@@ -533,3 +533,112 @@ class WalWriteFailed(WriteError):
             f"written ({reason}); its lines stay buffered and are retried with the next flush, "
             "so writing them again is safe"
         )
+
+
+class InvalidPackageSpec(EngineError, ValueError):
+    """A package to install is not a plain PEP 508 requirement (or a requirements line is bad)."""
+
+    ACCEPTED = (
+        "a PEP 508 requirement: a project name with optional [extras], version specifiers and "
+        "'; markers', e.g. 'requests', 'pandas==2.2.2', 'httpx[http2]>=0.27,<1; "
+        "python_version >= \"3.11\"' (pip options, URLs, VCS references and file paths are "
+        "refused unless the engine was created with allow_unsafe_package_specs=True)"
+    )
+
+    def __init__(self, spec: object, reason: str, *, where: str = "") -> None:
+        self.spec = spec
+        self.reason = reason
+        self.where = where
+        at = f" ({where})" if where else ""
+        super().__init__(
+            f"invalid package specification {spec!r}{at}: {reason}; expected {self.ACCEPTED}"
+        )
+
+
+class PackageInstallFailed(EngineError, ValueError):
+    """The package manager ran and failed; the message carries its own error output."""
+
+    def __init__(self, requirements: Sequence[str], detail: str,
+                 exit_status: int | None = None) -> None:
+        self.requirements = list(requirements)
+        self.detail = detail
+        self.exit_status = exit_status
+        status = f" (exit status {exit_status})" if exit_status is not None else ""
+        super().__init__(
+            f"installing {', '.join(self.requirements)} failed{status}: {detail}"
+        )
+
+
+class PackageInstallDisabled(EngineError, PermissionError):
+    """Package installation is switched off (`package_manager='disabled'`)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Package installation has been disabled. Contact your administrator for more "
+            "information. (The engine runs with package_manager='disabled'; use 'discover', "
+            "'pip' or 'uv' to allow installs.)"
+        )
+
+
+class PluginEnvironmentUnavailable(EngineError, RuntimeError):
+    """The plugin virtual environment cannot be created or used; plugins still run."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(
+            f"the plugin environment at {location} cannot be used: {reason}; plugins keep "
+            "running with the packages the engine itself has. Fix the problem, or point "
+            "virtual_env_location at a usable directory"
+        )
+
+
+class RequirementsFileError(EngineError, ValueError):
+    """A requirements file to install from is missing, unreadable or too large."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+        super().__init__(
+            f"cannot install from requirements file {location!r}: {reason}; expected a UTF-8 "
+            "pip requirements file inside the plugin directory (a path relative to it, or an "
+            "absolute path within it), one PEP 508 requirement per line"
+        )
+
+
+class ManifestError(EngineError, ValueError):
+    """A plugin's `manifest.toml` cannot be read or breaks the plugin SDK's format."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(
+            f"invalid plugin manifest {path}: {problem}; expected the plugin SDK's manifest.toml "
+            "(manifest_schema_version = \"1.<minor>\", and under [dependencies] an optional "
+            "python = [\"<PEP 508 requirement>\", ...])"
+        )
+
+
+class InvalidPluginFiles(EngineError, ValueError):
+    """The files given for a plugin directory do not make a usable plugin package."""
+
+    def __init__(self, plugin: str, problem: str) -> None:
+        self.plugin = plugin
+        self.problem = problem
+        super().__init__(
+            f"cannot replace plugin directory {plugin!r}: {problem}; expected a list of "
+            "{\"relative_path\": ..., \"content\": ...} objects with distinct relative paths, "
+            "one of them __init__.py"
+        )
+
+
+class NotADirectoryPlugin(EngineError, ValueError):
+    """A directory update names a trigger whose plugin is a single file."""
+
+    def __init__(self, trigger: str, plugin_filename: str) -> None:
+        self.trigger = trigger
+        self.plugin_filename = plugin_filename
+        super().__init__(
+            f"the plugin of trigger {trigger!r} is the single file {plugin_filename!r}, not a "
+            "directory; update it with PUT /api/v3/plugins/files (update_plugin_file) instead"
+        )
