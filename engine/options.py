@@ -34,6 +34,18 @@ def _path_or_none(value: Any) -> bool:
     return value is None or isinstance(value, str | os.PathLike)
 
 
+def _url_or_none(value: Any) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, str) and "://" in value and not any(c.isspace() for c in value)
+
+
+def _paths(value: Any) -> bool:
+    if isinstance(value, str | os.PathLike):
+        return True
+    return isinstance(value, list | tuple) and all(isinstance(v, str | os.PathLike) for v in value)
+
+
 # Extend this table to accept a new engine option; everything else is refused by name.
 EXTRA_OPTIONS: Mapping[str, ExtraOption] = MappingProxyType({
     "wal_max_buffer_rows": ExtraOption(
@@ -47,6 +59,15 @@ EXTRA_OPTIONS: Mapping[str, ExtraOption] = MappingProxyType({
         None, _path_or_none, "a path, or None for <plugin_dir>/.venv"),
     "log_buffer_size": ExtraOption(
         10_000, _positive_int, "a whole number of log entries > 0"),
+    "package_index_url": ExtraOption(
+        None, _url_or_none, "a package index URL such as https://pypi.example/simple, or None "
+        "for pip's configured index"),
+    "package_find_links": ExtraOption(
+        (), _paths, "a directory (or list of directories) of wheels to install from; without "
+        "package_index_url, installs then use only these (pip --no-index)"),
+    "allow_unsafe_package_specs": ExtraOption(
+        False, lambda v: isinstance(v, bool), "True to let installs pass pip options, URLs and "
+        "paths, or False (default) to accept only PEP 508 requirements"),
 })
 
 
