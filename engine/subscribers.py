@@ -225,6 +225,8 @@ class Dispatcher:
         """
         if threading.get_ident() in (self._drainer, _ident(self._thread)):
             return False
+        if self._background and self._thread is None:
+            self._drain_inline()  # not started yet: deliver in the caller's thread
         with self._cond:
             return self._cond.wait_for(lambda: self._done_through >= through, timeout)
 
