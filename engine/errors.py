@@ -519,19 +519,20 @@ class InvalidPluginResponse(EngineError, TypeError):
 
 
 class WalWriteFailed(WriteError):
-    """A write could not be made durable because writing the WAL failed (disk full, I/O error).
+    """Writes could not be made durable because writing the WAL failed (disk full, I/O error).
 
-    Its rows stay buffered and are retried with the next flush, so the write may still be
+    Their rows stay buffered and are retried with the next flush, so they may still be
     stored; writing the same lines again is safe (identical points merge).
     """
 
-    def __init__(self, db: str, reason: str) -> None:
+    def __init__(self, db: str | None, reason: str) -> None:
         self.db = db
         self.reason = reason
+        what = f"write to database {db!r} was" if db is not None else "buffered writes were"
         super().__init__(
-            f"write to database {db!r} was not acknowledged: the write-ahead log could not be "
-            f"written ({reason}); its lines stay buffered and are retried with the next flush, "
-            "so writing them again is safe"
+            f"{what} not acknowledged: the write-ahead log could not be written ({reason}); "
+            "the lines stay buffered and are retried with the next flush, so writing them "
+            "again is safe"
         )
 
 
