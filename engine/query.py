@@ -30,6 +30,7 @@ SESSION_SETTINGS = {
     "datafusion.execution.parquet.schema_force_view_types": "false",
 }
 PARAM_TYPES = (str, int, float, bool)
+_NS_PER_DAY = 86_400 * 1_000_000_000
 
 SystemTableProvider = Callable[[str], pa.Table]
 
@@ -90,13 +91,24 @@ class _Session:
             self._use_clock()
 
     def _use_clock(self) -> None:
-        # now() is evaluated once at planning (it is stable), so it reads the instant captured
-        # for the query being planned; DataFusion offers no other way to set the query time.
+        # These functions are stable, so DataFusion evaluates them once while planning; they
+        # read the instant captured for the query being planned (DataFusion offers no other
+        # way to set a query's start time).
         def current() -> pa.Array:
             return pa.array([self.now], pa.timestamp("ns"))
 
-        for name in ("now", "current_timestamp"):
-            self.ctx.register_udf(udf(current, [], pa.timestamp("ns"), "stable", name=name))
+        def today() -> pa.Array:
+            return pa.array([self.now // _NS_PER_DAY], pa.int32()).cast(pa.date32())
+
+        def time_of_day() -> pa.Array:
+            return pa.array([self.now % _NS_PER_DAY], pa.int64()).cast(pa.time64("ns"))
+
+        functions = [("now", current, pa.timestamp("ns")),
+                     ("current_timestamp", current, pa.timestamp("ns")),
+                     ("current_date", today, pa.date32()),
+                     ("current_time", time_of_day, pa.time64("ns"))]
+        for name, fn, result_type in functions:
+            self.ctx.register_udf(udf(fn, [], result_type, "stable", name=name))
 
     def refresh(self, store: TableStore, db: str) -> None:
         """Register new or changed tables and drop vanished ones; nothing if `db` is unchanged."""

@@ -15,7 +15,7 @@ from engine.errors import DatabaseNotFound, QueryError
 from engine.lineprotocol import parse, parse_to_arrow
 from engine.query import QueryEngine
 from engine.query_values import to_rows
-from engine.schema import IOX_COLUMN_KEY, IOX_TAG, check_batch
+from engine.schema import check_batch, mark_tags
 from engine.tables import TableScan, TableStore
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
@@ -31,12 +31,7 @@ def lp_tables(text: str) -> dict[str, pa.Table]:
     tags: dict[str, set[str]] = {}
     for point in parse(text, precision="ns").points:
         tags.setdefault(point.measurement, set()).update(k for k, _ in point.tags)
-    out = {}
-    for name, table in parsed.tables.items():
-        fields = [f.with_metadata({IOX_COLUMN_KEY: IOX_TAG}) if f.name in tags[name] else f
-                  for f in table.schema]
-        out[name] = pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
-    return out
+    return {name: mark_tags(table, tags[name]) for name, table in parsed.tables.items()}
 
 
 def write(store: TableStore, db: str, text: str, seq: int) -> None:
@@ -198,6 +193,9 @@ def test_now_follows_the_injected_clock(engine: QueryEngine, clock: ManualClock)
     clock.advance(90)
     assert engine.query("db", "SELECT now() AS n")[0]["n"] == T0 + 60 * MINUTE + 90 * 10**9
     assert engine.query("db", "SELECT arrow_typeof(now()) AS t") == [{"t": "Timestamp(ns)"}]
+    clock.set(dt.datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt.UTC))
+    assert engine.query("db", "SELECT current_date AS d, current_time() AS t") == [
+        {"d": dt.date(2025, 3, 4), "t": ((5 * 60 + 6) * 60 + 7) * 10**9}]
 
 
 def test_now_without_a_clock_is_datafusions(store: TableStore) -> None:

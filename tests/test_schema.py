@@ -17,6 +17,7 @@ from engine.schema import (
     ColumnKind,
     TableSchema,
     check_batch,
+    mark_tags,
 )
 
 
@@ -25,10 +26,7 @@ def lp_table(text: str, measurement: str = "cpu") -> pa.Table:
     parsed = parse_to_arrow(text, precision="ns", default_time=0)
     assert not parsed.errors, parsed.errors
     tags = {k for p in parse(text, precision="ns").points for k, _ in p.tags}
-    table = parsed.tables[measurement]
-    fields = [f.with_metadata({IOX_COLUMN_KEY: IOX_TAG}) if f.name in tags else f
-              for f in table.schema]
-    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields))
+    return mark_tags(parsed.tables[measurement], tags)
 
 
 def schema_of(text: str) -> TableSchema:
@@ -234,3 +232,13 @@ def test_exactly_the_lines_writing_another_type_are_refused(
     assert {line for line, _ in result.rejected} == refused
     kept = [f"h{i}" for i in range(len(uses)) if i + 1 not in refused]
     assert result.accepted.column("host").to_pylist() == kept
+
+
+def test_mark_tags_sets_the_iox_metadata_and_keeps_the_data() -> None:
+    batch = pa.table({"host": ["a"], "s": ["x"], "time": pa.array([1], pa.int64())})
+    marked = mark_tags(batch, {"host"})
+    assert marked.schema.field("host").metadata == {IOX_COLUMN_KEY: IOX_TAG}
+    assert marked.schema.field("s").metadata is None
+    assert marked.column("host").chunks[0].buffers() == batch.column("host").chunks[0].buffers()
+    result = check_batch(None, "cpu", marked)
+    assert result.schema.tags == ["host"] and result.schema.fields == {"s": FieldType.STRING}
