@@ -158,6 +158,8 @@ class QueryEngine:
         self._sessions: dict[str, _Session] = {}
         self._providers: dict[str, SystemTableProvider] = {}
         self._lock = threading.Lock()
+        # A context keeps the batches it registered alive: drop it when the store lets go.
+        store.on_release(self.forget)
         self._options = (SQLOptions().with_allow_ddl(False).with_allow_dml(False)
                          .with_allow_statements(False))
 

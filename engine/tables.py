@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,6 +48,7 @@ class TableStore:
         self._dbs: dict[str, dict[str, TableData]] = {}
         self._db_versions: dict[str, int] = {}
         self._persisted_seq = 0
+        self._release_listeners: list[Callable[[str], None]] = []
         if self._root is not None:
             self._root.mkdir(parents=True, exist_ok=True)
             self._load()
@@ -56,6 +57,12 @@ class TableStore:
     def open(cls, data_dir: str | Path, *, memory_budget_bytes: int | None = None) -> TableStore:
         """A store over `data_dir`, with every snapshot found there loaded."""
         return cls(data_dir, memory_budget_bytes=memory_budget_bytes)
+
+    def on_release(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(db)` when rows of `db` leave memory (eviction, database drop), so
+        that holders of older scans (query contexts) can let go of them too."""
+        with self._lock:
+            self._release_listeners.append(listener)
 
     # -- databases and tables -------------------------------------------------------------
 
@@ -88,6 +95,7 @@ class TableStore:
             self._db_versions[db] = next_version()
             if self._root is not None:
                 files.drop_directory(self._root / files.dir_name(db))
+            self._released({db})
 
     def tables(self, db: str) -> list[str]:
         """The tables of `db`, sorted (empty if `db` is unknown)."""
@@ -231,6 +239,7 @@ class TableStore:
              if c.resident and c.file is not None),
             key=lambda item: item[0],
         )
+        released: set[str] = set()
         for _, db, table, chunk in candidates:
             if held <= self._budget:
                 break
@@ -238,7 +247,14 @@ class TableStore:
             chunk.batches = None
             self._dbs[db][table].version = next_version()
             self._touch(db)
+            released.add(db)
             logger.debug("evicted %d rows of %s.%s from memory", chunk.rows, db, table)
+        self._released(released)
+
+    def _released(self, dbs: set[str]) -> None:
+        for db in sorted(dbs):
+            for listener in self._release_listeners:
+                listener(db)
 
     # -- loading --------------------------------------------------------------------------
 

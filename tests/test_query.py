@@ -505,3 +505,17 @@ def test_to_rows_converts_types_datafusion_rarely_returns(array: pa.Array, expec
 
 def test_to_rows_of_an_empty_projection_keeps_the_row_count() -> None:
     assert to_rows(pa.table({"v": [1, 2]}).select([])) == [{}, {}]
+
+
+def test_evicting_a_table_frees_the_memory_its_query_context_held(tmp_path: Path) -> None:
+    store = TableStore(tmp_path, memory_budget_bytes=0)
+    values = pa.array(range(200_000), pa.float64())
+    store.append("db", "big", pa.table({"v": values, "time": pa.array(range(200_000))}),
+                 wal_seq=1)
+    del values
+    engine = QueryEngine(store)
+    assert engine.query("db", "SELECT count(*) AS n FROM big") == [{"n": 200_000}]
+    held = pa.total_allocated_bytes()
+    store.snapshot(up_to_seq=1)
+    assert pa.total_allocated_bytes() <= held - 3_000_000  # 3.2 MB of rows left memory
+    assert engine.query("db", "SELECT sum(v) AS s FROM big") == [{"s": sum(range(200_000))}]
