@@ -1,0 +1,147 @@
+"""Specification of the `write` and `query` verbs of the command line."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+LP = "cpu,host=a usage=0.5,count=1i 1700000000\ncpu,host=b usage=1.5,count=2i 1700000001\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A data directory holding LP in database `db`."""
+    source = tmp_path / "points.lp"
+    source.write_text(LP)
+    directory = tmp_path / "data"
+    status, out, err = run(capsys, "write", "--data-dir", str(directory), "-d", "db", str(source))
+    assert (status, out, err) == (0, "wrote 2 line(s) to database 'db'\n", "")
+    return directory
+
+
+QUERY = "SELECT host, usage, count, time FROM cpu ORDER BY time"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        (
+            "json",
+            '[{"host": "a", "usage": 0.5, "count": 1, "time": "2023-11-14T22:13:20"}, '
+            '{"host": "b", "usage": 1.5, "count": 2, "time": "2023-11-14T22:13:21"}]\n',
+        ),
+        (
+            "jsonl",
+            '{"host": "a", "usage": 0.5, "count": 1, "time": "2023-11-14T22:13:20"}\n'
+            '{"host": "b", "usage": 1.5, "count": 2, "time": "2023-11-14T22:13:21"}\n',
+        ),
+        (
+            "csv",
+            '"host","usage","count","time"\n'
+            '"a",0.5,1,"2023-11-14T22:13:20"\n'
+            '"b",1.5,2,"2023-11-14T22:13:21"\n',
+        ),
+        (
+            "table",
+            "+------+-------+-------+---------------------+\n"
+            "| host | usage | count | time                |\n"
+            "+------+-------+-------+---------------------+\n"
+            "| a    | 0.5   | 1     | 2023-11-14T22:13:20 |\n"
+            "| b    | 1.5   | 2     | 2023-11-14T22:13:21 |\n"
+            "+------+-------+-------+---------------------+\n",
+        ),
+    ],
+    ids=["json", "jsonl", "csv", "table"],
+)
+def test_query_prints_each_format(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], fmt: str, expected: str
+) -> None:
+    status, out, _ = run(
+        capsys, "query", "--data-dir", str(data_dir), "-d", "db", QUERY, "--format", fmt
+    )
+    assert (status, out) == (0, expected)
+
+
+def test_write_reads_stdin_and_takes_a_precision(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"mem v=7i 1700000000000\n")))
+    status, out, _ = run(
+        capsys, "write", "--data-dir", str(data_dir), "-d", "db", "--precision", "ms", "-"
+    )
+    assert (status, out) == (0, "wrote 1 line(s) to database 'db'\n")
+    status, out, _ = run(capsys, "query", "--data-dir", str(data_dir), "-d", "db",
+                         "SELECT v, time FROM mem")
+    assert json.loads(out) == [{"v": 7, "time": "2023-11-14T22:13:20"}]
+
+
+def test_a_partial_write_reports_each_refused_line_and_exits_1(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "mixed.lp"
+    source.write_text("cpu,host=c usage=2.5 1700000002\nnot valid\n")
+    status, out, err = run(capsys, "write", "--data-dir", str(data_dir), "-d", "db", str(source))
+    assert status == 1
+    assert out == "wrote 1 line(s) to database 'db'\n"
+    assert err.startswith("line 2: ") and err.rstrip().endswith(": not valid")
+
+
+def test_no_partial_writes_nothing_when_a_line_is_bad(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "mixed.lp"
+    source.write_text("cpu usage=2.5 1\ncpu usage=oops 2\n")
+    data = str(tmp_path / "data")
+    status, _, err = run(capsys, "write", "--data-dir", data, "-d", "db", "--no-partial",
+                         str(source))
+    assert status == 1
+    assert "accept_partial is False" in err and "line 2: " in err
+    status, _, err = run(capsys, "query", "--data-dir", data, "-d", "db", "SELECT 1")
+    assert (status, err) == (1, "error: database not found: 'db'\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["write", "-d", "db", "--precision", "hours", "-"], 2, "precision"),
+        (["write", "-d", "bad name!", "-"], 2, "invalid database name"),
+        (["write", "-d", "db", "missing.lp"], 2, "cannot read missing.lp"),
+        (["query", "-d", "db", "SELEC nonsense"], 1, "query failed"),
+        (["query", "-d", "db", "SELECT * FROM nowhere"], 1, "nowhere"),
+    ],
+    ids=["bad-precision", "bad-database-name", "missing-file", "bad-sql", "unknown-table"],
+)
+def test_errors_are_reported_with_an_exit_status(
+    data_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    status: int,
+    message: str,
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"cpu v=1i 1\n")))
+    monkeypatch.chdir(data_dir.parent)
+    code, _, err = run(capsys, argv[0], "--data-dir", str(data_dir), *argv[1:])
+    assert code == status
+    assert err.startswith("error: ") and message in err
+
+
+def test_the_data_directory_can_come_from_the_environment(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INFLUXDB3_DB_DIR", str(data_dir))
+    monkeypatch.setenv("INFLUXDB3_DATABASE_NAME", "db")
+    status, out, _ = run(capsys, "query", "SELECT count(*) AS n FROM cpu")
+    assert (status, json.loads(out)) == (0, [{"n": 2}])
