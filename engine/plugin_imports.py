@@ -98,10 +98,6 @@ class PluginSitePackages(DistributionFinder):
             name=context.name, path=[site.rstrip(os.sep) for site in sites])
         return iter(MetadataPathFinder.find_distributions(scoped))
 
-    def invalidate_caches(self) -> None:
-        """Forget the metadata finder's cached directory listings."""
-        MetadataPathFinder.invalidate_caches()
-
 
 def _as_prefix(directory: Path) -> str:
     return str(Path(directory).absolute()).rstrip(os.sep) + os.sep
