@@ -16,6 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from .wal_rows import plain_table, sparse_rows
+
 logger = logging.getLogger(__name__)
 
 WAL_SUFFIX = ".arrows"
@@ -303,32 +305,6 @@ class WriteAheadLog:
         return removed
 
 
-def sparse_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts holding only their non-null columns: tags, then fields, then `time`.
-
-    Tags (dictionary columns) come out as `str`, fields keep their Python type, and timestamp
-    columns come out as integer nanoseconds, the shape WAL plugins receive.
-    """
-    names = table.column_names
-    tags = [name for name in names if pa.types.is_dictionary(table.schema.field(name).type)]
-    tail = [name for name in names if name == "time"]
-    ordered = tags + [name for name in names if name not in tags and name != "time"] + tail
-    columns: list[list[Any]] = []
-    has_nulls = False
-    for name in ordered:
-        column = table.column(name)
-        if pa.types.is_timestamp(column.type):
-            column = column.cast(pa.int64())
-        has_nulls = has_nulls or column.null_count > 0
-        columns.append(column.to_pylist())
-    if not has_nulls:
-        return [dict(zip(ordered, values, strict=True)) for values in zip(*columns, strict=True)]
-    return [
-        {key: value for key, value in zip(ordered, values, strict=True) if value is not None}
-        for values in zip(*columns, strict=True)
-    ]
-
-
 class WalFlush:
     """One delivery to WAL subscribers: consecutive records merged, grouped by database and table.
 
@@ -345,6 +321,7 @@ class WalFlush:
         self.first_seq = seq if first_seq is None else first_seq
         self.data = {db: dict(tables) for db, tables in data.items()}
         self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._plain: dict[tuple[str, str], pa.Table | None] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -390,6 +367,15 @@ class WalFlush:
                 cached = sparse_rows(arrow) if arrow is not None else []
                 self._rows[key] = cached
             return cached
+
+    def plain(self, db: str, table: str) -> pa.Table | None:
+        """One table's rows with tags as `str` and `time` as int64 ns, built once and shared."""
+        key = (db, table)
+        with self._lock:
+            if key not in self._plain:
+                arrow = self.data.get(db, {}).get(table)
+                self._plain[key] = plain_table(arrow) if arrow is not None else None
+            return self._plain[key]
 
     def table_batches(self, db: str) -> list[dict[str, Any]]:
         """`db`'s rows in the shape `process_writes` receives: `{"table_name", "rows"}` dicts."""

@@ -20,7 +20,6 @@ from engine.wal import (
     decode_file,
     decode_op,
     encode_op,
-    sparse_rows,
 )
 
 TAG = pa.dictionary(pa.int32(), pa.string())
@@ -212,35 +211,6 @@ def test_coalesce_keeps_database_ops_as_barriers_and_promotes_new_columns() -> N
     assert first.column("extra").to_pylist() == [None, 1]
 
 
-def test_sparse_rows_hold_only_present_columns_with_python_types() -> None:
-    rows = sparse_rows(typed_rows())
-    assert rows == [
-        {
-            "region": "eu",
-            "i": -3,
-            "u": 2**64 - 1,
-            "f": 1.5,
-            "b": True,
-            "s": 'quote " and \\',
-            "time": 1_700_000_000_000_000_001,
-        },
-        {"u": 7, "f": 2.0, "s": "é", "time": 5},
-    ]
-    assert list(rows[0]) == ["region", "i", "u", "f", "b", "s", "time"]
-    assert all(type(row["time"]) is int for row in rows)
-
-
-def test_sparse_rows_put_tags_first_and_time_last() -> None:
-    table = pa.table(
-        {
-            "time": pa.array([10], TIME),
-            "v": pa.array([1], pa.int64()),
-            "host": pa.array(["h"]).dictionary_encode(),
-        }
-    )
-    assert list(sparse_rows(table)[0]) == ["host", "v", "time"]
-
-
 def test_a_flush_merges_records_per_database_and_table_in_write_order() -> None:
     records = [
         WalRecord(4, (WalOp.write("a", "cpu", cpu_rows(["x"], [1.0], start=1)),)),
@@ -263,6 +233,11 @@ def test_a_flush_merges_records_per_database_and_table_in_write_order() -> None:
     assert flush.rows("a", "cpu") is flush.rows("a", "cpu")
     assert flush.rows("a", "missing") == []
     assert flush.tables("nope") == {}
+    plain = flush.plain("a", "cpu")
+    assert plain is not None
+    assert plain.schema.types == [pa.string(), pa.float64(), pa.int64()]
+    assert flush.plain("a", "cpu") is plain
+    assert flush.plain("a", "missing") is None
     assert flush.table_batches("b") == [
         {"table_name": "mem", "rows": [{"host": "y", "usage": 2.0, "time": 1}]}
     ]
