@@ -643,3 +643,13 @@ class NotADirectoryPlugin(EngineError, ValueError):
             f"the plugin of trigger {trigger!r} is the single file {plugin_filename!r}, not a "
             "directory; update it with PUT /api/v3/plugins/files (update_plugin_file) instead"
         )
+
+
+class EngineNotStarted(EngineError):
+    """The call needs a started engine: call `start()` or use it as a context manager."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(
+            f"cannot {operation}: the engine is not started; call engine.start() or use "
+            "`with Engine(...) as engine:`"
+        )
