@@ -7,19 +7,33 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pyarrow as pa
+
+from . import system_tables
 from .catalog import Catalog, TriggerDefinition
 from .clock import Clock, SystemClock
 from .definitions import TriggerDefinitions
-from .errors import EngineStopped, TriggerBusy
+from .errors import EngineError, EngineNotStarted, EngineStopped, NotAScheduleTrigger, TriggerBusy
+from .observability import Observability
 from .options import EngineOptions
+from .plugin_side import PluginSide
+from .responses import Response
+from .results import WriteResult
+from .runtime import CallOutcome
 from .settings import TriggerSettings, node_spec_includes
 from .spec import TriggerSpec
+from .storage import DEFAULT_MAX_BUFFER_ROWS, Storage
+from .triggers import EngineHooks
 
 logger = logging.getLogger(__name__)
+
+TRIGGER_SUBSCRIBER = "triggers"
+FINAL_FLUSH_SECONDS = 30.0
 
 
 class StopReason(enum.StrEnum):
@@ -110,6 +124,20 @@ class Engine:
         self._in_flight = InFlightCalls()
         self.catalog = Catalog(self.options.data_dir)
         self._definitions = TriggerDefinitions(self.catalog, self.options.plugin_dir)
+        self._storage = Storage(
+            self.options.data_dir, self.clock, flush_interval=self.options.wal_flush_interval,
+            max_buffer_rows=self.options.extra["wal_max_buffer_rows"] or DEFAULT_MAX_BUFFER_ROWS,
+            memory_budget_bytes=self.options.extra["memory_budget_bytes"],
+            background=self.options.background, catalog=self.catalog,
+        )
+        self._plugins = PluginSide(self.options, self.clock, EngineHooks(
+            query=self._plugin_query, write=self._plugin_write,
+            disable=self._disable_after_error,
+        ))
+        tables = system_tables.providers(self._system_triggers, self._plugins.observability,
+                                         self.plugin_dir)
+        for name, provider in tables.items():
+            self._storage.queries.register_system_table(name, provider)
 
     @property
     def plugin_dir(self) -> Path | None:
@@ -144,9 +172,16 @@ class Engine:
             for definition in self.catalog.list_triggers():
                 if not definition.disabled:
                     self._start_trigger(definition)
+            # Subscribing last: a WAL backlog replayed after a crash must find the triggers.
+            self._storage.subscribe(TRIGGER_SUBSCRIBER, self._plugins.triggers.deliver)
 
     def stop(self) -> None:
-        """Stop every trigger and the engine; later calls (and mutating calls) are refused."""
+        """Stop every trigger and the engine; later calls (and mutating calls) are refused.
+
+        Buffered writes are flushed and handed to the WAL triggers first.
+        """
+        if self.running:
+            self._final_flush()
         with self._lock:
             if self._phase is _Phase.STOPPED:
                 return
@@ -186,6 +221,8 @@ class Engine:
             for definition in self._definitions.remove_database(db):
                 if not definition.disabled:
                     self._stop_trigger(definition, StopReason.DATABASE_DELETED)
+            self._storage.drop_database_data(db)
+            self._plugins.caches.clear_database(db)
 
     def list_databases(self) -> list[str]:
         """Database names, sorted."""
@@ -290,38 +327,166 @@ class Engine:
         """The parsed specification of a stored trigger (DatabaseNotFound, TriggerNotFound)."""
         return self._definitions.spec(db, trigger_name)
 
+    # Data
+
+    def write_lp(self, db: str, data: str | bytes, *, precision: str = "auto",
+                 accept_partial: bool = True, no_sync: bool = False) -> WriteResult:
+        """Write line protocol to `db`, creating the database if it does not exist.
+
+        Args:
+            db: The database.
+            data: Line protocol, many lines, as `str` or UTF-8 `bytes`.
+            precision: Unit of the timestamps: `auto`, `ns`, `us`, `ms` or `s`.
+            accept_partial: Write the good lines when some are bad (False: all or nothing).
+            no_sync: Return before the write is durable (it is visible to queries at once).
+
+        Returns:
+            `lines_written` and every refused line in `errors`.
+
+        Raises:
+            WriteError: Nothing could be written, or a line is bad and `accept_partial` is False.
+            InvalidName: `db` breaks the naming rules.
+        """
+        self._check_open("write")
+        return self._storage.write(db, data, precision=precision,
+                                   accept_partial=accept_partial, no_sync=no_sync)
+
+    def query(self, db: str, sql: str,
+              params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run read-only SQL over `db`; one dict per row, time as int ns, tags as str.
+
+        Raises:
+            DatabaseNotFound: No such database.
+            QueryError: The SQL failed; the message names the database, the SQL and why.
+        """
+        return self._storage.query(db, sql, params)
+
+    def query_arrow(self, db: str, sql: str,
+                    params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run read-only SQL over `db` and return a `pyarrow.Table`."""
+        return self._storage.query_arrow(db, sql, params)
+
+    def flush(self) -> None:
+        """Persist the WAL buffer now; return once every WAL trigger has processed it."""
+        self._storage.flush()
+
+    # Plugins
+
+    def handle_request(self, path: str, *, method: str = "GET",
+                       query_params: Mapping[str, str] | None = None,
+                       headers: Mapping[str, str] | None = None, body: bytes = b"") -> Response:
+        """What `/api/v3/engine/{path}` does: run the request trigger serving `path`.
+
+        Unknown paths give a 404 response, methods other than GET and POST a 405, plugin
+        failures a 500 with a JSON `{"error": ...}` body; nothing here raises for them.
+        """
+        self._check_running("handle a request")
+        return self._plugins.triggers.handle_request(
+            path, method=method, query_params=query_params or {}, headers=headers or {},
+            body=body)
+
+    def run_trigger(self, db: str, trigger_name: str, *,
+                    call_time: datetime | None = None) -> CallOutcome:
+        """Run a schedule trigger once now ("run now"), synchronously, and return the outcome.
+
+        Args:
+            db: The trigger's database.
+            trigger_name: A `cron:` or `every:` trigger, enabled or not.
+            call_time: The tick the plugin sees; naive is taken as UTC; default now.
+
+        Raises:
+            DatabaseNotFound, TriggerNotFound: No such trigger.
+            NotAScheduleTrigger: The trigger is not a schedule trigger.
+        """
+        self._check_running("run a trigger")
+        definition = self.catalog.get_trigger(db, trigger_name)
+        spec = self._definitions.spec(db, trigger_name)
+        if not spec.is_schedule:
+            raise NotAScheduleTrigger(str(spec))
+        when = call_time or self.clock.now()
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        return self._plugins.triggers.run_now(definition, when)
+
+    def run_pending(self) -> int:
+        """Flush the WAL and fire every schedule tick that is due; for `background=False` tests.
+
+        Returns:
+            How many schedule ticks fired.
+        """
+        self._check_running("run pending work")
+        self.flush()
+        return self._plugins.triggers.scheduler.run_due()
+
+    @property
+    def observability(self) -> Observability:
+        """The plugin log and run history (also queryable as `system.*` tables)."""
+        return self._plugins.observability
+
     # Hooks for the runtime
 
     def in_flight(self, db: str, trigger_name: str) -> int:
         """How many calls of the trigger are running now (what `delete_trigger` checks)."""
-        return self._in_flight.count(db, trigger_name)
+        running = self._plugins.triggers.in_flight(db, trigger_name)
+        return running + self._in_flight.count(db, trigger_name)
 
     def _set_in_flight(self, db: str, trigger_name: str, delta: int) -> int:
         """The runtime calls this with +1 before a plugin call and -1 after it."""
         return self._in_flight.add(db, trigger_name, delta)
+
+    def _plugin_query(self, db: str, sql: str,
+                      params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        return self._storage.query(db, sql, params)
+
+    def _plugin_write(self, db: str, text: str, no_sync: bool) -> int:
+        # Plugin writes are all or nothing per database, with LineBuilder's nanoseconds.
+        result = self._storage.write(db, text, precision="ns", accept_partial=False,
+                                     no_sync=no_sync)
+        return result.lines_written
 
     def _disable_after_error(self, db: str, trigger_name: str, reason: str) -> None:
         """`error_behavior=disable`: persist the disabled state with its reason, and stop."""
         self._disable(db, trigger_name, reason=reason)
 
     def _on_start(self) -> None:
-        """Extension point: start background services when the engine starts."""
+        """Start background services when the engine starts."""
         logger.debug("engine starting (node %s)", self.options.node_id)
+        self._storage.start()
+        self._plugins.start()
+
+    def _final_flush(self) -> None:
+        try:
+            self._storage.flush(timeout=FINAL_FLUSH_SECONDS)
+        except EngineError as exc:
+            logger.error("final WAL flush at stop failed: %s", exc)
 
     def _on_stop(self) -> None:
-        """Extension point: stop background services once every trigger is stopped."""
+        """Stop background services once every trigger is stopped."""
+        self._plugins.stop()
+        self._storage.close()
         logger.debug("engine stopped (node %s)", self.options.node_id)
 
     def _on_trigger_started(self, definition: TriggerDefinition) -> None:
-        """Extension point: make an enabled trigger run. Called with the engine lock held."""
+        """Make an enabled trigger run. Called with the engine lock held."""
         logger.info("trigger %r in database %r started", definition.trigger_name, definition.db)
+        self._plugins.triggers.start(definition)
 
     def _on_trigger_stopped(self, definition: TriggerDefinition, reason: StopReason) -> None:
-        """Extension point: stop a trigger without waiting for a running call. Lock held."""
+        """Stop a trigger without waiting for a running call. Lock held."""
         logger.info("trigger %r in database %r stopped (%s)", definition.trigger_name,
                     definition.db, reason)
+        self._plugins.triggers.stop(definition.db, definition.trigger_name)
 
     # Internals
+
+    def _system_triggers(self, db: str | None) -> list[TriggerDefinition]:
+        if db is not None and not self.catalog.has_database(db):
+            return []
+        return self.catalog.list_triggers(db)
+
+    def _check_running(self, operation: str) -> None:
+        if self._phase is not _Phase.RUNNING:
+            raise EngineStopped(operation) if self._phase is _Phase.STOPPED else EngineNotStarted(
+                operation)
 
     def _check_open(self, operation: str) -> None:
         if self._phase is _Phase.STOPPED:

@@ -7,9 +7,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from .clock import Clock
 
@@ -25,8 +24,8 @@ MAX_CATCH_UP = 100_000
 class Schedule(Protocol):
     """Anything with `next_after`, such as a cron or every: `TriggerSpec`."""
 
-    def next_after(self, dt: datetime, tz: ZoneInfo | None = None) -> datetime:
-        """The first fire time strictly after `dt`."""
+    def next_after(self, dt: datetime, tz: tzinfo | None = None) -> datetime | None:
+        """The first fire time strictly after `dt`, or None when there is none."""
         ...
 
 
@@ -37,7 +36,7 @@ FireCallback = Callable[[str, datetime], "Future[Any] | None"]
 class _Entry:
     key: str
     schedule: Schedule
-    tz: ZoneInfo | None
+    tz: tzinfo | None
     catch_up: str
     wait_for_run: bool
     next_tick: datetime | None
@@ -56,7 +55,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, key: str, schedule: Schedule, *, tz: ZoneInfo | None = None,
+    def add(self, key: str, schedule: Schedule, *, tz: tzinfo | None = None,
             catch_up: str = "all", wait_for_run: bool = True,
             after: datetime | None = None) -> datetime | None:
         """Start scheduling `key`; returns its first tick (None if the schedule has none)."""
@@ -173,7 +172,7 @@ class Scheduler:
 _SKIPPED = datetime.min
 
 
-def _next(schedule: Schedule, after: datetime, tz: ZoneInfo | None) -> datetime | None:
+def _next(schedule: Schedule, after: datetime, tz: tzinfo | None) -> datetime | None:
     try:
         return schedule.next_after(after, tz) if tz is not None else schedule.next_after(after)
     except (ValueError, StopIteration) as exc:

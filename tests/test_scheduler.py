@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,7 +21,7 @@ class _Every:
     def __init__(self, seconds: int) -> None:
         self.seconds = seconds
 
-    def next_after(self, dt: datetime, tz: ZoneInfo | None = None) -> datetime:
+    def next_after(self, dt: datetime, tz: tzinfo | None = None) -> datetime | None:
         epoch = int(dt.timestamp())
         return datetime.fromtimestamp((epoch // self.seconds + 1) * self.seconds, UTC)
 

@@ -1,0 +1,304 @@
+"""Running triggers: start and stop them, and route WAL flushes, ticks and requests to them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .batches import TableBatch
+from .cache import CacheStore
+from .catalog import TriggerDefinition
+from .clock import Clock
+from .errors import PluginNotLoaded
+from .loader import PluginLoader
+from .observability import Observability
+from .plugin_api import PluginAPI, PluginHost
+from .responses import Response, error_response, to_response
+from .runtime import (
+    REQUEST,
+    SCHEDULE,
+    WAL,
+    CallInput,
+    CallOutcome,
+    RuntimeServices,
+    TriggerConfig,
+    TriggerRuntime,
+)
+from .scheduler import Scheduler
+from .spec import TriggerSpec
+from .wal import WalFlush
+from .workers import WorkerPool
+
+logger = logging.getLogger(__name__)
+
+REQUEST_METHODS = ("GET", "POST")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineHooks:
+    """What the trigger manager needs from the engine: data access and catalog changes."""
+
+    query: Callable[[str, str, dict[str, Any] | None], list[dict[str, Any]]]
+    write: Callable[[str, str, bool], int]
+    disable: Callable[[str, str, str], None]
+
+
+@dataclass(kw_only=True)
+class _Running:
+    definition: TriggerDefinition
+    spec: TriggerSpec
+    runtime: TriggerRuntime
+
+
+class TriggerManager:
+    """Every running trigger of one engine."""
+
+    def __init__(self, *, clock: Clock, loader: PluginLoader | None, caches: CacheStore,
+                 observability: Observability, hooks: EngineHooks, pool: WorkerPool | None,
+                 delivery_timeout: float = 60.0) -> None:
+        self._clock = clock
+        self._loader = loader
+        self._caches = caches
+        self._obs = observability
+        self._hooks = hooks
+        self._pool = pool
+        self._delivery_timeout = delivery_timeout
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._routes: dict[str, tuple[str, str]] = {}
+        self._lock = threading.RLock()
+        self.scheduler = Scheduler(clock, self._fire_tick)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, definition: TriggerDefinition) -> None:
+        """Start a trigger; plugin load errors are logged and reported by each later call."""
+        key = (definition.db, definition.trigger_name)
+        spec = TriggerSpec.parse(definition.trigger_specification)
+        runtime = self._make_runtime(definition, spec)
+        with self._lock:
+            self.stop(*key)
+            self._running[key] = _Running(definition=definition, spec=spec, runtime=runtime)
+            if spec.is_request and spec.path is not None:
+                self._routes[spec.path] = key
+        self._preload(definition, runtime)
+        if spec.is_schedule:
+            self._schedule(definition, spec)
+
+    def stop(self, db: str, trigger_name: str) -> bool:
+        """Stop a trigger at once (a running call finishes unheard); False if it was not running."""
+        key = (db, trigger_name)
+        with self._lock:
+            running = self._running.pop(key, None)
+            if running is None:
+                return False
+            for path, owner in list(self._routes.items()):
+                if owner == key:
+                    del self._routes[path]
+        self.scheduler.remove(_key_text(db, trigger_name))
+        running.runtime.stop()
+        self._caches.clear_trigger(db, trigger_name)
+        if self._loader is not None:
+            self._loader.unload(_key_text(db, trigger_name))
+        return True
+
+    def stop_all(self) -> None:
+        """Stop every trigger."""
+        with self._lock:
+            keys = list(self._running)
+        for key in keys:
+            self.stop(*key)
+
+    def is_running(self, db: str, trigger_name: str) -> bool:
+        """True when the trigger is started."""
+        return (db, trigger_name) in self._running
+
+    def in_flight(self, db: str, trigger_name: str) -> int:
+        """Plugin calls of the trigger running right now."""
+        running = self._running.get((db, trigger_name))
+        return running.runtime.in_flight if running else 0
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def deliver(self, flush: WalFlush) -> None:
+        """Hand one WAL flush to every WAL trigger of its databases and wait for them."""
+        futures: list[Future[CallOutcome]] = []
+        for running in self._snapshot():
+            if not running.spec.is_wal:
+                continue
+            batches = _batches_for(flush, running.definition.db, running.spec.table_name)
+            if batches:
+                futures.append(running.runtime.submit(CallInput(kind=WAL, table_batches=batches)))
+        if futures:
+            _, pending = wait(futures, timeout=self._delivery_timeout)
+            if pending:
+                logger.warning("%d WAL trigger call(s) still running after %.0fs; moving on",
+                               len(pending), self._delivery_timeout)
+
+    def handle_request(self, path: str, *, method: str, query_params: Mapping[str, str],
+                       headers: Mapping[str, str], body: bytes) -> Response:
+        """Run the request trigger serving `path` and turn its return value into a response."""
+        running = self._route(path)
+        if running is None:
+            return error_response(404, f"no request trigger serves the path {path!r}")
+        if method.upper() not in REQUEST_METHODS:
+            return error_response(405, f"method {method} not allowed; use GET or POST")
+        clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
+        call = CallInput(kind=REQUEST, query_parameters=dict(query_params), headers=clean,
+                         body=body)
+        return _to_http(running.runtime.submit(call).result())
+
+    def run_now(self, definition: TriggerDefinition, call_time: datetime) -> CallOutcome:
+        """Run a schedule trigger once for `call_time`, waiting for the outcome.
+
+        A running trigger takes the call in its queue (so it never overlaps its own ticks); a
+        stopped one runs it on a one-off runtime in this thread.
+        """
+        call = CallInput(kind=SCHEDULE, scheduled_time=call_time)
+        running = self._running.get((definition.db, definition.trigger_name))
+        if running is not None:
+            return running.runtime.submit(call).result()
+        spec = TriggerSpec.parse(definition.trigger_specification)
+        runtime = self._make_runtime(definition, spec, pool=None)
+        try:
+            return runtime.execute(call)
+        finally:
+            if self._loader is not None:
+                self._loader.unload(_one_off_key(definition))
+
+    def route_owner(self, path: str) -> tuple[str, str] | None:
+        """The (database, trigger) serving a request path, if any."""
+        return self._routes.get(path)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _snapshot(self) -> list[_Running]:
+        with self._lock:
+            return list(self._running.values())
+
+    def _route(self, path: str) -> _Running | None:
+        with self._lock:
+            key = self._routes.get(path)
+            return self._running.get(key) if key else None
+
+    def _fire_tick(self, key: str, tick: datetime) -> Future[CallOutcome] | None:
+        db, _, name = key.partition("/")
+        running = self._running.get((db, name))
+        if running is None:
+            return None
+        return running.runtime.submit(CallInput(kind=SCHEDULE, scheduled_time=tick))
+
+    def _schedule(self, definition: TriggerDefinition, spec: TriggerSpec) -> None:
+        settings = definition.trigger_settings
+        tz = ZoneInfo(settings.timezone) if settings.timezone else None
+        self.scheduler.add(
+            _key_text(definition.db, definition.trigger_name), spec, tz=tz,
+            catch_up=str(settings.catch_up), wait_for_run=not settings.run_async,
+            after=self._clock.now(),
+        )
+
+    def _preload(self, definition: TriggerDefinition, runtime: TriggerRuntime) -> None:
+        if self._loader is None:
+            return
+        try:
+            self._loader.load(_key_text(definition.db, definition.trigger_name),
+                              definition.plugin_filename)
+        except Exception as exc:
+            runtime.log("ERROR", f"failed to load plugin {definition.plugin_filename}: {exc}")
+
+    def _make_runtime(self, definition: TriggerDefinition, spec: TriggerSpec, *,
+                      pool: WorkerPool | str | None = "shared") -> TriggerRuntime:
+        settings = definition.trigger_settings
+        config = TriggerConfig(
+            database=definition.db, name=definition.trigger_name, kind=_kind(spec),
+            arguments=definition.trigger_arguments, run_async=settings.run_async,
+            error_behavior=str(settings.error_behavior), max_retries=settings.max_retries,
+            retry_backoff=settings.retry_backoff, timeout=settings.timeout,
+        )
+        holder: list[TriggerRuntime] = []
+        services = RuntimeServices(
+            clock=self._clock, observability=self._obs,
+            load_function=lambda name: self._load_function(definition, name),
+            make_api=lambda: self._make_api(definition, holder[0]),
+            apply_writes=self._apply_writes,
+            disable=lambda reason: self._hooks.disable(definition.db, definition.trigger_name,
+                                                       reason),
+            pool=self._pool if pool == "shared" else None,
+        )
+        holder.append(TriggerRuntime(config, services))
+        return holder[0]
+
+    def _load_function(self, definition: TriggerDefinition, name: str) -> Any:
+        if self._loader is None:
+            raise PluginNotLoaded(definition.plugin_filename)
+        key = _key_text(definition.db, definition.trigger_name)
+        if not self.is_running(definition.db, definition.trigger_name):
+            key = _one_off_key(definition)
+        try:
+            plugin = self._loader.get(key)
+        except PluginNotLoaded:
+            plugin = self._loader.load(key, definition.plugin_filename)
+        return plugin.function(name)
+
+    def _make_api(self, definition: TriggerDefinition, runtime: TriggerRuntime) -> PluginAPI:
+        host = PluginHost(
+            query=self._hooks.query, write=self._write_now, clock=self._clock,
+            log=self._obs.log, sweep_cache=self._caches.maybe_sweep,
+        )
+        return PluginAPI(host, database=definition.db, trigger_name=definition.trigger_name,
+                         cache=self._caches.for_trigger(definition.db, definition.trigger_name),
+                         cancelled=lambda: runtime.stopped)
+
+    def _write_now(self, db: str, text: str, no_sync: bool) -> None:
+        self._hooks.write(db, text, no_sync)
+
+    def _apply_writes(self, pending: Mapping[str, list[str]]) -> int:
+        written = 0
+        for db, lines in pending.items():
+            if lines:
+                written += self._hooks.write(db, "\n".join(lines), False)
+        return written
+
+
+def _key_text(db: str, trigger_name: str) -> str:
+    return f"{db}/{trigger_name}"
+
+
+def _one_off_key(definition: TriggerDefinition) -> str:
+    return f"{definition.db}/{definition.trigger_name}#run-now"
+
+
+def _kind(spec: TriggerSpec) -> str:
+    if spec.is_wal:
+        return WAL
+    return SCHEDULE if spec.is_schedule else REQUEST
+
+
+def _batches_for(flush: WalFlush, db: str, table_name: str | None) -> list[TableBatch]:
+    tables = flush.tables(db)
+    names = list(tables) if table_name is None else [t for t in tables if t == table_name]
+    return [
+        TableBatch(name, tables[name], lambda name=name: flush.rows(db, name))  # type: ignore[misc]
+        for name in names if tables[name].num_rows
+    ]
+
+
+def _to_http(outcome: CallOutcome) -> Response:
+    if outcome.status == "cancelled":
+        return error_response(503, "the request trigger was stopped while handling the request")
+    if not outcome.ok:
+        return error_response(500, f"Python function call failed: {outcome.error}")
+    try:
+        return to_response(outcome.value)
+    except Exception as exc:  # an unsupported return value is the plugin's error, not ours
+        return error_response(500, str(exc))
+
+
+def utc_now_whole(clock: Clock) -> datetime:
+    """The clock's time in UTC, truncated to whole seconds."""
+    return clock.now().astimezone(UTC).replace(microsecond=0)
