@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -22,11 +21,14 @@ from .results import WriteResult
 from .subscribers import CheckpointStore, Dispatcher, FlushCallback, Subscription
 from .tables import TableStore
 from .wal import OpKind, WalOp, WalRecord, WriteAheadLog
+from .wal_buffer import WalBuffer
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BUFFER_ROWS = 500_000
 DEFAULT_SNAPSHOT_BYTES = 256 * 1024 * 1024
+# How long close() waits for subscribers to finish what was delivered before giving up.
+CLOSE_TIMEOUT = 60.0
 
 
 class Storage:
@@ -68,30 +70,27 @@ class Storage:
         self.queries = QueryEngine(
             self.tables, self.clock, database_exists=self.catalog.has_database
         )
-        root = self.data_dir
-        self._wal = WriteAheadLog(root / "wal") if root is not None else None
-        checkpoints = CheckpointStore(root / "checkpoints" if root is not None else None)
-        backlog = self._read_backlog if self._wal is not None else None
-        self._dispatcher = Dispatcher(checkpoints, backlog, background=background)
-        # Lock order: _deliver_lock, then _flush_lock, then _lock.
         self._lock = threading.RLock()
-        self._flush_lock = threading.RLock()
-        self._deliver_lock = threading.RLock()
-        self._buffer: list[WalOp] = []
-        self._buffer_rows = 0
-        self._pending: deque[WalRecord] = deque()
+        self._deliver_lock = threading.RLock()  # taken before the buffer's flush lock
+        self._wal = WriteAheadLog(self.data_dir / "wal") if self.data_dir is not None else None
+        self._dispatcher = self._make_dispatcher()
         self._undelivered: list[WalRecord] = []
         self._undelivered_rows = 0
-        self._submitted = 0
         self._subscribing = 0
         self._unsnapshotted = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self._durable_seq = self._recover()
-        self._open_seq = self._durable_seq + 1
-        self._submitted = self._durable_seq
+        last = self._recover()
+        self._buffer = WalBuffer(self._wal, last, self._lock, self._on_durable)
+        self._submitted = last
+
+    def _make_dispatcher(self) -> Dispatcher:
+        root = self.data_dir
+        checkpoints = CheckpointStore(root / "checkpoints" if root is not None else None)
+        backlog = self._read_backlog if self._wal is not None else None
+        return Dispatcher(checkpoints, backlog, background=self.background)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -114,7 +113,7 @@ class Storage:
             self._thread.join()
             self._thread = None
         self.tick()
-        self._dispatcher.stop(timeout=None)
+        self._dispatcher.stop(timeout=CLOSE_TIMEOUT)
 
     def __enter__(self) -> Storage:
         self.start()
@@ -150,8 +149,7 @@ class Storage:
         The deletion is logged in the WAL, so a replay never brings back older rows.
         """
         with self._lock:
-            seq = self._open_seq
-            self._buffer.append(WalOp(OpKind.DELETE_DATABASE, db))
+            seq = self._buffer.add(WalOp(OpKind.DELETE_DATABASE, db))
             self.tables.drop_database(db)
             self.queries.forget(db)
         if self._wal is not None:
@@ -193,7 +191,7 @@ class Storage:
             checked = ingest.check(data, parsed, lambda table: self.tables.schema(db, table))
             ingest.refuse(db, checked, accept_partial=accept_partial)
             seq = self._apply(db, checked)
-            held = self._buffer_rows + self._undelivered_rows
+            held = self._buffer.rows + self._undelivered_rows
         if self._wal is not None and not no_sync:
             self._make_durable(db, seq)
         if held >= self.max_buffer_rows:
@@ -204,12 +202,11 @@ class Storage:
         if not self.tables.has_database(db) or not self.catalog.has_database(db):
             self.catalog.ensure_database(db)
             self.tables.create_database(db)
-        seq = self._open_seq
+        seq = self._buffer.open_seq
         for table, rows in checked.tables.items():
             self.tables.append(db, table, rows, wal_seq=seq)
-            self._buffer.append(WalOp.write(db, table, rows))
+            self._buffer.add(WalOp.write(db, table, rows), rows.num_rows)
             self._unsnapshotted += rows.nbytes
-        self._buffer_rows += checked.rows
         return seq
 
     def _over_threshold(self) -> None:
@@ -217,52 +214,30 @@ class Storage:
             self._wake.set()
         else:
             try:
-                self._persist()
+                self._buffer.persist()
             except OSError as exc:
                 logger.error("WAL flush failed, its writes stay buffered: %s", exc)
 
     def _make_durable(self, db: str, seq: int) -> None:
         try:
-            self._persist(until=seq)
+            self._buffer.persist(until=seq)
         except OSError as exc:
             raise WalWriteFailed(db, str(exc)) from exc
 
     # -- flushes --------------------------------------------------------------------------
 
-    def _persist(self, until: int | None = None) -> None:
-        """Turn the buffer into a record and write every pending record to the WAL, in order.
-
-        Writers waiting for durability queue on `_flush_lock`; whoever gets it writes all that
-        is buffered, so one fsync serves them all.
-        """
-        with self._flush_lock:
-            if until is not None and self._durable_seq >= until:
-                return
-            with self._lock:
-                if self._buffer:
-                    self._pending.append(WalRecord(self._open_seq, tuple(self._buffer)))
-                    self._open_seq += 1
-                    self._buffer, self._buffer_rows = [], 0
-            while self._pending:
-                record = self._pending[0]
-                if self._wal is not None:
-                    self._wal.write(record.seq, record.ops)
-                self._mark_durable(record)
-
-    def _mark_durable(self, record: WalRecord) -> None:
-        with self._lock:
-            self._pending.popleft()
-            self._durable_seq = record.seq
-            if self._subscribing or self._dispatcher.subscriptions():
-                self._undelivered.append(record)
-                self._undelivered_rows += record.row_count
+    def _on_durable(self, record: WalRecord) -> None:
+        # Called under the lock; a record is kept for delivery only if someone may want it.
+        if self._subscribing or self._dispatcher.subscriptions():
+            self._undelivered.append(record)
+            self._undelivered_rows += record.row_count
 
     def _submit(self) -> int:
         """Hand every durable record not yet delivered to the dispatcher as one batch."""
         with self._lock:
             records, self._undelivered = self._undelivered, []
             self._undelivered_rows = 0
-            through = self._durable_seq
+            through = self._buffer.durable_seq
         if records or through > self._submitted:
             self._submitted = through
             self._dispatcher.submit(records, through=through)
@@ -275,7 +250,7 @@ class Storage:
         """
         with self._deliver_lock:
             try:
-                self._persist()
+                self._buffer.persist()
             except OSError as exc:
                 logger.error("WAL flush failed, its writes stay buffered: %s", exc)
             self._submit()
@@ -292,7 +267,7 @@ class Storage:
         """
         with self._deliver_lock:
             try:
-                self._persist()
+                self._buffer.persist()
             except OSError as exc:
                 raise WalWriteFailed(None, str(exc)) from exc
             through = self._submit()
@@ -329,9 +304,9 @@ class Storage:
         """
         if self._wal is None:
             return 0
-        with self._flush_lock, self._lock:
-            self._persist()
-            covered = self.tables.snapshot(up_to_seq=self._durable_seq)
+        with self._buffer.flush_lock, self._lock:
+            self._buffer.persist()
+            covered = self.tables.snapshot(up_to_seq=self._buffer.durable_seq)
             self._unsnapshotted = 0
         logger.info("snapshot covers WAL records up to %d", covered)
         self._collect_wal()
@@ -402,7 +377,7 @@ class Storage:
         """
         with self._lock:
             self._subscribing += 1
-            current = self._durable_seq
+            current = self._buffer.durable_seq
         try:
             return self._dispatcher.subscribe(
                 name, callback, durable=durable and self._wal is not None, current_seq=current
@@ -430,4 +405,4 @@ class Storage:
     @property
     def durable_seq(self) -> int:
         """The last WAL sequence number written (with a `data_dir`, fsynced)."""
-        return self._durable_seq
+        return self._buffer.durable_seq
