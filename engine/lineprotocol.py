@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .lp_fast import parse_fast
 from .lp_format import format_point
 from .lp_model import (
     LINE_COLUMN,
@@ -99,7 +100,11 @@ def parse_to_arrow(data: Data, *, precision: str = "auto", default_time: int) ->
     Raises:
         InvalidPrecision: `precision` is not an accepted name.
     """
-    return parse_to_arrow_general(data, parse_precision(precision), default_time)
+    unit = parse_precision(precision)
+    fast = parse_fast(data, unit, default_time)
+    if fast is not None:
+        return fast
+    return parse_to_arrow_general(data, unit, default_time)
 
 
 def parse_to_arrow_general(data: Data, unit: Precision, default_time: int) -> ArrowParseResult:
@@ -165,7 +170,8 @@ def _scan_line(
     if lossy:
         bad = _first_invalid_utf8(line)
         if bad >= 0:
-            return LineError(number, bad + 1, "the line is not valid UTF-8", line)
+            readable = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return LineError(number, bad + 1, "the line is not valid UTF-8", readable)
     try:
         scanned = parse_line(line, start)
     except LineFault as fault:

@@ -140,8 +140,13 @@ def timestamp_to_ns(timestamp: int, precision: Precision) -> int | None:
 
 def default_time_ns(default_time: int | None, precision: Precision) -> int | None:
     """The time for lines without one: truncated toward zero to the precision (not for auto)."""
-    if default_time is None or precision is Precision.AUTO:
-        return default_time
+    return None if default_time is None else truncate_time(default_time, precision)
+
+
+def truncate_time(nanos: int, precision: Precision) -> int:
+    """`nanos` rounded toward zero to a whole number of precision units; unchanged for auto."""
+    if precision is Precision.AUTO:
+        return nanos
     unit = MULTIPLIER[precision]
-    truncated = abs(default_time) // unit * unit
-    return truncated if default_time >= 0 else -truncated
+    truncated = abs(nanos) // unit * unit
+    return truncated if nanos >= 0 else -truncated

@@ -31,6 +31,7 @@ _TOKEN_END = re.compile(r"[ ,]|\Z")
 _MEASUREMENT_ESCAPE = re.compile(r"\\([\\, ])")
 _KEY_ESCAPE = re.compile(r"\\([\\,= ])")
 _STRING_ESCAPE = re.compile(r'\\(["\\])')
+_CARRIAGE_RETURN = "carriage return ('\\r') in the line; InfluxDB 3 ends lines with '\\n' only"
 _TRUE_WORDS = frozenset({"true", "True", "TRUE", "t", "T"})
 _BLANK = " \t\n"
 # InfluxDB 3's catalog rejects tag and field keys holding control characters (Rust is_control).
@@ -241,7 +242,8 @@ def _field_value(line: str, pos: int, key: str) -> tuple[FieldType, FieldValue, 
         if number is not None:
             return _number_value(line, number, key)
     boolean = _BOOL.match(line, pos)
-    if boolean is not None and _TOKEN_END.match(line, boolean.end()):
+    if boolean is not None:
+        _check_value_end(line, boolean.end(), pos, key)
         return FieldType.BOOL, boolean.group() in _TRUE_WORDS, boolean.end()
     raise LineFault(
         pos,
@@ -285,11 +287,15 @@ def _number_value(line: str, match: re.Match[str], key: str) -> tuple[FieldType,
         kind, value = FieldType.FLOAT64, float(text)
         if math.isinf(value):
             raise LineFault(match.start(), f"float value of field {key!r} is out of range")
-    if not _TOKEN_END.match(line, end):
-        raise LineFault(
-            match.start(), f"invalid value for field {key!r}: {_token(line, match.start())}"
-        )
+    _check_value_end(line, end, match.start(), key)
     return kind, value, end
+
+
+def _check_value_end(line: str, end: int, start: int, key: str) -> None:
+    if end < len(line) and line[end] not in " ,":
+        if line[end] == "\r":
+            raise LineFault(end, _CARRIAGE_RETURN)
+        raise LineFault(start, f"invalid value for field {key!r}: {_token(line, start)}")
 
 
 def _timestamp(line: str, pos: int) -> tuple[int | None, int, int]:
@@ -306,7 +312,10 @@ def _timestamp(line: str, pos: int) -> tuple[int | None, int, int]:
     value = int(digits.group())
     if not I64_MIN <= value <= I64_MAX:
         raise LineFault(spaces.end(), f"timestamp {digits.group()} is out of the int64 range")
-    if not _TOKEN_END.match(line, digits.end()) or line.startswith(",", digits.end()):
+    after = line[digits.end()] if digits.end() < len(line) else " "
+    if after == "\r":
+        raise LineFault(digits.end(), _CARRIAGE_RETURN)
+    if after != " ":
         raise LineFault(
             spaces.end(), f"invalid timestamp {_token(line, spaces.end())}: expected an integer"
         )
