@@ -11,7 +11,9 @@ from .. import __version__
 
 # Each verb lives in its own module exposing `register(subparsers)`; the parser is built from
 # this list so verbs can be added without touching each other.
-COMMAND_MODULES: tuple[str, ...] = ("spec", "serve", "create", "write", "query")
+COMMAND_MODULES: tuple[str, ...] = (
+    "spec", "serve", "create", "write", "query", "install", "update", "show",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

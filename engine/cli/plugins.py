@@ -1,0 +1,278 @@
+"""CLI for plugins: `install package`, `update trigger`, `show plugins`, over HTTP or locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ..errors import EngineError
+
+DEFAULT_HOST = "http://127.0.0.1:8181"
+ENV_PATH = "/api/v3/configure/plugin_environment"
+SHOW_PLUGINS_SQL = "SELECT * FROM system.plugin_files"
+SHOW_COLUMNS = ("plugin_name", "file_name", "file_path", "size_bytes", "last_modified")
+_SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+
+class CliFailure(Exception):
+    """A command failed; `status` is its exit status (1 failure, 2 usage)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServerClient:
+    """Just enough HTTP for the plugin commands: JSON in, bytes out, errors as `CliFailure`."""
+
+    def __init__(self, host: str, token: str | None, timeout: float) -> None:
+        self.host = host.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, *, body: Any = None,
+                query: dict[str, str] | None = None) -> bytes:
+        """Send one request; returns the body of a 2xx answer.
+
+        Raises:
+            CliFailure: The server is unreachable or answered with an error.
+        """
+        url = self.host + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer: bytes = response.read()
+                return answer
+        except urllib.error.HTTPError as exc:
+            raise CliFailure(f"the server answered {exc.code}: {_error_text(exc.read())}") from None
+        except urllib.error.URLError as exc:
+            raise CliFailure(f"cannot reach the server at {self.host}: {exc.reason}") from None
+        except OSError as exc:
+            raise CliFailure(f"request to {self.host} failed: {exc}") from None
+
+
+def _error_text(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        return text or "(no message)"
+    if isinstance(decoded, dict) and "error" in decoded:
+        return str(decoded["error"])
+    return text
+
+
+def add_connection_options(parser: argparse.ArgumentParser, *, timeout: float = 60.0) -> None:
+    """`-H/--host`, `--token` and `--timeout`, defaulting to InfluxDB 3's environment names."""
+    parser.add_argument(
+        "-H", "--host", default=os.environ.get("INFLUXDB3_HOST_URL", DEFAULT_HOST),
+        help=f"the server's URL (default {DEFAULT_HOST}) [INFLUXDB3_HOST_URL]")
+    parser.add_argument(
+        "--token", default=os.environ.get("INFLUXDB3_AUTH_TOKEN"),
+        help="an admin token [INFLUXDB3_AUTH_TOKEN]")
+    parser.add_argument("--timeout", type=float, default=timeout,
+                        help=f"seconds to wait for the server (default {timeout:g})")
+
+
+def client(args: argparse.Namespace) -> ServerClient:
+    """The server client the connection options describe."""
+    return ServerClient(args.host, args.token, args.timeout)
+
+
+def _guarded(run: Any) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        try:
+            status: int = run(args)
+            return status
+        except CliFailure as failure:
+            print(f"error: {failure}", file=sys.stderr)
+            return failure.status
+        except EngineError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    handler.__doc__ = run.__doc__
+    return handler
+
+
+# install package
+
+def register_install(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `install package`."""
+    parser = subparsers.add_parser(
+        "install", help="install Python packages for plugins",
+        description="Install Python packages into the plugin environment of a server, or "
+        "locally with --plugin-dir.")
+    kinds = parser.add_subparsers(dest="kind", metavar="KIND")
+    package = kinds.add_parser(
+        "package", help="install packages (PEP 508 requirements) or a requirements file",
+        description="Install PACKAGES, or the requirements file -r PATH (a path inside the "
+        "plugin directory, relative to it), into the plugin environment. Each entry must be a "
+        "PEP 508 requirement such as 'pandas==2.2.2'. Talks to the server at --host, or with "
+        "--plugin-dir installs into <plugin-dir>/.venv without a server.")
+    package.add_argument("packages", metavar="PACKAGE", nargs="*", help="packages to install")
+    package.add_argument("-r", "--requirements", metavar="PATH",
+                         help="a requirements file inside the plugin directory")
+    add_connection_options(package, timeout=900.0)
+    local = package.add_argument_group("local mode (no server)")
+    local.add_argument("--plugin-dir", type=Path,
+                       help="install into this plugin directory's environment, no server")
+    local.add_argument("--virtual-env-location", type=Path,
+                       help="the environment's folder (default <plugin-dir>/.venv)")
+    local.add_argument("--package-manager", default="discover",
+                       choices=("discover", "pip", "uv", "disabled"))
+    local.add_argument("--package-index-url", help="install from this package index")
+    local.add_argument("--find-links", action="append", default=[], metavar="DIR",
+                       help="a folder of wheels; without --package-index-url the only source")
+    package.set_defaults(handler=_guarded(run_install_package))
+
+
+def run_install_package(args: argparse.Namespace) -> int:
+    """Install the packages or the requirements file; 2 when neither or both are given."""
+    if bool(args.packages) == bool(args.requirements):
+        raise CliFailure("give either PACKAGE names or -r/--requirements PATH (not both)", 2)
+    if args.plugin_dir is not None:
+        output = _install_locally(args)
+        if output:
+            print(output.rstrip())
+    elif args.packages:
+        client(args).request("POST", f"{ENV_PATH}/install_packages",
+                             body={"packages": args.packages})
+    else:
+        client(args).request("POST", f"{ENV_PATH}/install_requirements",
+                             body={"requirements_location": args.requirements})
+    what = ", ".join(args.packages) if args.packages else f"requirements from {args.requirements}"
+    print(f"Successfully installed {what}")
+    return 0
+
+
+def _install_locally(args: argparse.Namespace) -> str:
+    from ..plugin_env import PluginEnvironment
+
+    if not Path(args.plugin_dir).is_dir():
+        raise CliFailure(f"--plugin-dir {args.plugin_dir} is not a directory", 2)
+    environment = PluginEnvironment(
+        args.plugin_dir, venv_dir=args.virtual_env_location,
+        package_manager=args.package_manager, index_url=args.package_index_url,
+        find_links=args.find_links, timeout=args.timeout)
+    if args.packages:
+        return environment.install(args.packages)
+    return environment.install_requirements(args.requirements)
+
+
+# update trigger
+
+def register_update(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `update trigger` to the kinds of the `update` noun."""
+    parser = kinds.add_parser(
+        "trigger", help="replace a trigger's plugin code on the server",
+        description="Upload new code for a trigger's plugin: a file replaces its plugin file (or "
+        "its package's __init__.py); a folder (with __init__.py) replaces its whole plugin "
+        "folder atomically. Every file of the folder is sent except __pycache__, hidden entries "
+        "and compiled files. The trigger runs the new code on its next call.")
+    parser.add_argument("-d", "--database", default=os.environ.get("INFLUXDB3_DATABASE_NAME"),
+                        help="the trigger's database (informational) [INFLUXDB3_DATABASE_NAME]")
+    parser.add_argument("-t", "--trigger-name", required=True, help="the trigger to update")
+    parser.add_argument("-p", "--path", required=True, type=Path,
+                        help="the new plugin file, or plugin folder")
+    add_connection_options(parser)
+    parser.set_defaults(handler=_guarded(run_update_trigger))
+
+
+def run_update_trigger(args: argparse.Namespace) -> int:
+    """Upload the file or folder as the trigger's plugin."""
+    path: Path = args.path
+    query = {"db": args.database} if args.database else None
+    if path.is_dir():
+        files = plugin_folder_files(path)
+        client(args).request("PUT", "/api/v3/plugins/directory", query=query,
+                             body={"plugin_name": args.trigger_name, "files": files})
+        print(f"Trigger '{args.trigger_name}' updated successfully (atomic directory replacement)")
+        return 0
+    if not path.is_file():
+        raise CliFailure(f"File not found: {path}")
+    content = _read_text(path)
+    client(args).request("PUT", "/api/v3/plugins/files", query=query,
+                         body={"plugin_name": args.trigger_name, "content": content})
+    print(f"Trigger '{args.trigger_name}' updated successfully")
+    return 0
+
+
+def plugin_folder_files(folder: Path) -> list[dict[str, str]]:
+    """The files of a plugin folder to upload, as `{"relative_path", "content"}` entries.
+
+    Raises:
+        CliFailure: There is no `__init__.py`, or a file is not UTF-8 text.
+    """
+    if not (folder / "__init__.py").is_file():
+        raise CliFailure(f"{folder} has no __init__.py; a plugin folder needs one")
+    files = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if name.startswith(".") or name.endswith(_SKIPPED_SUFFIXES) or not path.is_file():
+                continue
+            relative = path.relative_to(folder).as_posix()
+            files.append({"relative_path": relative, "content": _read_text(path)})
+    return files
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliFailure(f"{path} is not UTF-8 text; plugin files are uploaded as text") from None
+    except OSError as exc:
+        raise CliFailure(f"cannot read {path}: {exc.strerror}") from None
+
+
+# show plugins
+
+def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `show plugins` to the kinds of the `show` noun."""
+    parser = kinds.add_parser(
+        "plugins", help="list the plugin files of every trigger",
+        description=f"List every trigger's plugin files ({SHOW_PLUGINS_SQL}).")
+    parser.add_argument("--format", default="pretty", choices=("pretty", "json", "jsonl", "csv"))
+    parser.add_argument("-d", "--database", default="_internal",
+                        help="the database whose system tables are read (default _internal)")
+    add_connection_options(parser)
+    parser.set_defaults(handler=_guarded(run_show_plugins))
+
+
+def run_show_plugins(args: argparse.Namespace) -> int:
+    """Print the server's `system.plugin_files` in the chosen format."""
+    wire = "json" if args.format == "pretty" else args.format
+    body = client(args).request("GET", "/api/v3/query_sql",
+                                query={"db": args.database, "q": SHOW_PLUGINS_SQL, "format": wire})
+    if args.format != "pretty":
+        sys.stdout.write(body.decode("utf-8"))
+        return 0
+    rows = json.loads(body or b"[]")
+    print(render_table(rows, SHOW_COLUMNS))
+    return 0
+
+
+def render_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """Rows as a plain text table with a header line, columns padded to their widest cell."""
+    cells = [[str(row.get(column, "")) for column in columns] for row in rows]
+    widths = [max([len(column), *(len(line[i]) for line in cells)])
+              for i, column in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+              for line in cells]
+    return "\n".join(lines)
