@@ -653,3 +653,31 @@ class EngineNotStarted(EngineError):
             f"cannot {operation}: the engine is not started; call engine.start() or use "
             "`with Engine(...) as engine:`"
         )
+
+
+class InvalidTestInput(EngineError, ValueError):
+    """The line protocol given to a WAL plugin dry run cannot be used as its input."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(
+            f"invalid input_lp for a WAL plugin test: {problem}; expected line protocol with "
+            "nanosecond timestamps (or none, for the current time), every line valid"
+        )
+
+
+class PluginRunFailed(EngineError, AssertionError):
+    """A plugin run by the test harness failed, or its writes would be refused.
+
+    `result` holds the whole run (log lines, captured writes, errors with tracebacks).
+    """
+
+    def __init__(self, filename: str, result: Any) -> None:
+        self.filename = filename
+        self.result = result
+        errors = "\n".join(getattr(result, "errors", []))
+        logs = "\n".join(f"  {line}" for line in getattr(result, "log_lines", []))
+        super().__init__(
+            f"plugin {filename} failed:\n{errors}\nlog lines:\n{logs or '  (none)'}\n"
+            "(pass check=False to get the result back instead of this error)"
+        )
