@@ -1,6 +1,7 @@
 """P1, P2, P7, P8: ingest rate in memory and on disk, query overhead, memory held per table.
 
-Each figure is a ratio against an anchor measured in the same run:
+Each figure is a ratio against an anchor measured in the same run (P1 and P2: the median, over
+several rounds, of ratios between runs made back to back, since the machine is shared):
 - P1: lines/s of `Storage.write` (in memory, 10k-line writes) over line-protocol-parser's
   parse-only rate on the same lines (bar >= 2.0).
 - P2: the same with a `data_dir` (every write fsynced before it returns) over P1 (bar >= 0.8).
@@ -89,19 +90,21 @@ def ingest_rate(payload: Sequence[str], data_dir: Path | None) -> float:
         storage.close()
 
 
-def ingest_rates(payload: Sequence[str], rounds: int) -> tuple[float, float, float]:
-    """Best of `rounds` alternating runs: the anchor, in-memory and on-disk rates (lines/s).
+def ingest_rounds(payload: Sequence[str], rounds: int) -> list[tuple[float, float, float]]:
+    """`rounds` rounds of (anchor, in-memory, on-disk) rates in lines/s, run back to back.
 
-    The machine is shared, so the best run is the one least disturbed by other processes.
+    The machine is shared, so each ratio is taken within one round (its runs see similar
+    load) and the median over rounds is reported.
     """
     ingest_rate(payload[:10], None)  # warm-up: imports, DataFusion, allocator
-    anchor, memory, disk = 0.0, 0.0, 0.0
+    results = []
     for _ in range(rounds):
-        anchor = max(anchor, anchor_parse_rate(payload))
-        memory = max(memory, ingest_rate(payload, None))
+        anchor = anchor_parse_rate(payload)
+        memory = ingest_rate(payload, None)
         with tempfile.TemporaryDirectory() as tmp:
-            disk = max(disk, ingest_rate(payload, Path(tmp)))
-    return anchor, memory, disk
+            disk = ingest_rate(payload, Path(tmp))
+        results.append((anchor, memory, disk))
+    return results
 
 
 def median_seconds(action: Callable[[], object], runs: int) -> float:
@@ -182,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     lines = 200_000 if args.quick else 1_000_000
     payload = chunks(lines)
-    anchor, memory_rate, disk_rate = ingest_rates(payload, rounds=2 if args.quick else 3)
+    rounds = ingest_rounds(payload, 3 if args.quick else 5)
+    anchor, memory_rate, disk_rate = (statistics.median(r[i] for r in rounds) for i in range(3))
     query = query_ratio(payload, runs=5 if args.quick else 15)
     del payload
     memory = memory_ratio(1_000_000 if args.quick else 10_000_000)
@@ -193,8 +197,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "ingest_disk_lines_per_s": round(disk_rate),
         "query": {k: round(v, 2) for k, v in query.items()},
         "memory": memory,
-        "P1": verdict("P1", memory_rate / anchor),
-        "P2": verdict("P2", disk_rate / memory_rate),
+        "P1": verdict("P1", statistics.median(m / a for a, m, _ in rounds)),
+        "P2": verdict("P2", statistics.median(d / m for _, m, d in rounds)),
         "P7": verdict("P7", query["storage_ms"] / query["direct_ms"]),
         "P8": verdict("P8", memory["held_bytes"] / memory["arrow_bytes"]),
     }
