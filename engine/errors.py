@@ -681,3 +681,29 @@ class PluginRunFailed(EngineError, AssertionError):
             f"plugin {filename} failed:\n{errors}\nlog lines:\n{logs or '  (none)'}\n"
             "(pass check=False to get the result back instead of this error)"
         )
+
+
+class NotAWalTrigger(EngineError, TypeError):
+    """A replay names a trigger that does not run on writes."""
+
+    def __init__(self, trigger_name: str, spec: str) -> None:
+        self.trigger_name = trigger_name
+        self.spec = spec
+        super().__init__(
+            f"cannot replay data through trigger {trigger_name!r}: its specification {spec!r} "
+            "does not run on writes; replay needs a 'table:<TABLE_NAME>' or 'all_tables' trigger"
+        )
+
+
+class InvalidReplayRange(EngineError, ValueError):
+    """A replay's time range is empty or its batch size is not positive."""
+
+    def __init__(self, start_ns: int, end_ns: int, batch_rows: int) -> None:
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.batch_rows = batch_rows
+        super().__init__(
+            f"cannot replay from {start_ns} to {end_ns} ns in batches of {batch_rows} rows; "
+            "expected start < end (datetimes, int nanoseconds, or None for no bound) and "
+            "batch_rows >= 1"
+        )
