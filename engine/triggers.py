@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .batches import TableBatch
+import pyarrow as pa
+
+from .batches import TableBatch, sparse_rows
 from .cache import CacheStore
 from .catalog import TriggerDefinition
 from .clock import Clock
@@ -59,9 +61,17 @@ class _Running:
 class TriggerManager:
     """Every running trigger of one engine."""
 
-    def __init__(self, *, clock: Clock, loader: PluginLoader | None, caches: CacheStore,
-                 observability: Observability, hooks: EngineHooks, pool: WorkerPool | None,
-                 delivery_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        loader: PluginLoader | None,
+        caches: CacheStore,
+        observability: Observability,
+        hooks: EngineHooks,
+        pool: WorkerPool | None,
+        delivery_timeout: float = 60.0,
+    ) -> None:
         self._clock = clock
         self._loader = loader
         self._caches = caches
@@ -137,11 +147,21 @@ class TriggerManager:
         if futures:
             _, pending = wait(futures, timeout=self._delivery_timeout)
             if pending:
-                logger.warning("%d WAL trigger call(s) still running after %.0fs; moving on",
-                               len(pending), self._delivery_timeout)
+                logger.warning(
+                    "%d WAL trigger call(s) still running after %.0fs; moving on",
+                    len(pending),
+                    self._delivery_timeout,
+                )
 
-    def handle_request(self, path: str, *, method: str, query_params: Mapping[str, str],
-                       headers: Mapping[str, str], body: bytes) -> Response:
+    def handle_request(
+        self,
+        path: str,
+        *,
+        method: str,
+        query_params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> Response:
         """Run the request trigger serving `path` and turn its return value into a response."""
         running = self._route(path)
         if running is None:
@@ -149,8 +169,9 @@ class TriggerManager:
         if method.upper() not in REQUEST_METHODS:
             return error_response(405, f"method {method} not allowed; use GET or POST")
         clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
-        call = CallInput(kind=REQUEST, query_parameters=dict(query_params), headers=clean,
-                         body=body)
+        call = CallInput(
+            kind=REQUEST, query_parameters=dict(query_params), headers=clean, body=body
+        )
         return _to_http(running.runtime.submit(call).result())
 
     def run_now(self, definition: TriggerDefinition, call_time: datetime) -> CallOutcome:
@@ -197,8 +218,11 @@ class TriggerManager:
         settings = definition.trigger_settings
         tz = ZoneInfo(settings.timezone) if settings.timezone else None
         self.scheduler.add(
-            _key_text(definition.db, definition.trigger_name), spec, tz=tz,
-            catch_up=str(settings.catch_up), wait_for_run=not settings.run_async,
+            _key_text(definition.db, definition.trigger_name),
+            spec,
+            tz=tz,
+            catch_up=str(settings.catch_up),
+            wait_for_run=not settings.run_async,
             after=self._clock.now(),
         )
 
@@ -206,28 +230,41 @@ class TriggerManager:
         if self._loader is None:
             return
         try:
-            self._loader.load(_key_text(definition.db, definition.trigger_name),
-                              definition.plugin_filename)
+            self._loader.load(
+                _key_text(definition.db, definition.trigger_name), definition.plugin_filename
+            )
         except Exception as exc:
             runtime.log("ERROR", f"failed to load plugin {definition.plugin_filename}: {exc}")
 
-    def _make_runtime(self, definition: TriggerDefinition, spec: TriggerSpec, *,
-                      pool: WorkerPool | str | None = "shared") -> TriggerRuntime:
+    def _make_runtime(
+        self,
+        definition: TriggerDefinition,
+        spec: TriggerSpec,
+        *,
+        pool: WorkerPool | str | None = "shared",
+    ) -> TriggerRuntime:
         settings = definition.trigger_settings
         config = TriggerConfig(
-            database=definition.db, name=definition.trigger_name, kind=_kind(spec),
-            arguments=definition.trigger_arguments, run_async=settings.run_async,
-            error_behavior=str(settings.error_behavior), max_retries=settings.max_retries,
-            retry_backoff=settings.retry_backoff, timeout=settings.timeout,
+            database=definition.db,
+            name=definition.trigger_name,
+            kind=_kind(spec),
+            arguments=definition.trigger_arguments,
+            run_async=settings.run_async,
+            error_behavior=str(settings.error_behavior),
+            max_retries=settings.max_retries,
+            retry_backoff=settings.retry_backoff,
+            timeout=settings.timeout,
         )
         holder: list[TriggerRuntime] = []
         services = RuntimeServices(
-            clock=self._clock, observability=self._obs,
+            clock=self._clock,
+            observability=self._obs,
             load_function=lambda name: self._load_function(definition, name),
             make_api=lambda: self._make_api(definition, holder[0]),
             apply_writes=self._apply_writes,
-            disable=lambda reason: self._hooks.disable(definition.db, definition.trigger_name,
-                                                       reason),
+            disable=lambda reason: self._hooks.disable(
+                definition.db, definition.trigger_name, reason
+            ),
             pool=self._pool if pool == "shared" else None,
         )
         holder.append(TriggerRuntime(config, services))
@@ -247,12 +284,19 @@ class TriggerManager:
 
     def _make_api(self, definition: TriggerDefinition, runtime: TriggerRuntime) -> PluginAPI:
         host = PluginHost(
-            query=self._hooks.query, write=self._write_now, clock=self._clock,
-            log=self._obs.log, sweep_cache=self._caches.maybe_sweep,
+            query=self._hooks.query,
+            write=self._write_now,
+            clock=self._clock,
+            log=self._obs.log,
+            sweep_cache=self._caches.maybe_sweep,
         )
-        return PluginAPI(host, database=definition.db, trigger_name=definition.trigger_name,
-                         cache=self._caches.for_trigger(definition.db, definition.trigger_name),
-                         cancelled=lambda: runtime.stopped)
+        return PluginAPI(
+            host,
+            database=definition.db,
+            trigger_name=definition.trigger_name,
+            cache=self._caches.for_trigger(definition.db, definition.trigger_name),
+            cancelled=lambda: runtime.stopped,
+        )
 
     def _write_now(self, db: str, text: str, no_sync: bool) -> None:
         self._hooks.write(db, text, no_sync)
@@ -280,12 +324,22 @@ def _kind(spec: TriggerSpec) -> str:
 
 
 def _batches_for(flush: WalFlush, db: str, table_name: str | None) -> list[TableBatch]:
+    """One database's batches for one trigger; `table:X` gets X alone, and only if it has rows.
+
+    Each call gets its own row dicts (plugins may change them), built only if the plugin reads
+    them; the Arrow tables are immutable, so every trigger shares one per table.
+    """
     tables = flush.tables(db)
     names = list(tables) if table_name is None else [t for t in tables if t == table_name]
-    return [
-        TableBatch(name, tables[name], lambda name=name: flush.rows(db, name))  # type: ignore[misc]
-        for name in names if tables[name].num_rows
-    ]
+    return [_batch(flush, db, name, tables[name]) for name in names if tables[name].num_rows]
+
+
+def _batch(flush: WalFlush, db: str, name: str, arrow: pa.Table) -> TableBatch:
+    def plain() -> pa.Table:
+        table = flush.plain(db, name)
+        return table if table is not None else arrow
+
+    return TableBatch(name, plain, lambda: sparse_rows(arrow), num_rows=arrow.num_rows)
 
 
 def _to_http(outcome: CallOutcome) -> Response:

@@ -21,8 +21,9 @@ class WorkerPool:
     blocks forever costs one thread, not the process. Idle threads exit after `idle_seconds`.
     """
 
-    def __init__(self, max_workers: int = 32, *, idle_seconds: float = 30.0,
-                 name: str = "engine-plugin") -> None:
+    def __init__(
+        self, max_workers: int = 32, *, idle_seconds: float = 30.0, name: str = "engine-plugin"
+    ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self._max = max_workers
@@ -62,8 +63,9 @@ class WorkerPool:
     def _spawn(self) -> None:
         self._threads += 1
         self._serial += 1
-        thread = threading.Thread(target=self._work, name=f"{self._name}-{self._serial}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}-{self._serial}", daemon=True
+        )
         thread.start()
 
     def _next_task(self) -> tuple[Callable[[], Any], Future[Any]] | None:
