@@ -18,34 +18,52 @@ logger = logging.getLogger(__name__)
 # missing 404, duplicate or busy 409, wrong content type 415, too large 413). A subclass that is
 # not listed takes the status of its nearest listed ancestor, then of its builtin base.
 STATUS_BY_ERROR: dict[type[e.EngineError], int] = {
+    # 400: the request (or what it carries) is wrong, and saying so is the whole answer.
     e.InvalidName: 400,
     e.TriggerSpecError: 400,
+    e.InvalidDuration: 400,
+    e.InvalidCronExpression: 400,
     e.TriggerSettingsError: 400,
     e.TriggerArgumentsError: 400,
+    e.InvalidTriggerField: 400,
     e.NodeSpecError: 400,
     e.PluginPathError: 400,
     e.PluginContractError: 400,
     e.PluginLoadError: 400,
     e.WriteError: 400,
+    e.InvalidPrecision: 400,
+    e.SchemaConflict: 400,
     e.QueryError: 400,
     e.InvalidRequest: 400,
     e.MalformedAuthorization: 400,
     e.InvalidTokenPermission: 400,
     e.UnknownEngineOption: 400,
     e.InvalidEngineOption: 400,
+    e.NotAScheduleTrigger: 400,
+    # 401 / 403: who is asking, and what they may do.
     e.NotAuthenticated: 401,
     e.PermissionDenied: 403,
+    e.InternalDatabaseWrite: 403,
+    # 404: the thing named does not exist.
     e.DatabaseNotFound: 404,
     e.TriggerNotFound: 404,
+    e.TableNotFound: 404,
     e.PluginNotFound: 404,
+    # 409: the request clashes with the current state.
     e.DatabaseAlreadyExists: 409,
     e.TriggerAlreadyExists: 409,
     e.TriggerBusy: 409,
     e.NoPluginDirectory: 409,
+    # 413 / 415: the body itself.
     e.RequestTooLarge: 413,
     e.UnsupportedContentType: 415,
+    # 5xx: the server's side failed, or cannot serve this now.
+    e.WalWriteFailed: 500,
     e.CatalogCorrupt: 500,
+    e.TableStoreCorrupt: 500,
+    e.SyncWriteFailed: 500,
     e.OperationNotSupported: 501,
+    e.EngineNotStarted: 503,
     e.EngineStopped: 503,
 }
 
