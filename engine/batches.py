@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .schema import IOX_COLUMN_KEY, IOX_TAG, TIME
+
 RowsFactory = Callable[[], list[dict[str, Any]]]
 ArrowFactory = Callable[[], pa.Table]
 
@@ -142,9 +144,10 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 def sparse_rows(table: pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts holding only their non-null columns: tags, then fields, then `time`.
 
-    Tags are the dictionary-typed columns; the other columns keep the table's order, `time`
-    goes last. Timestamps come out as int nanoseconds, strings as `str`, numbers and booleans
-    as their Python types: the shape InfluxDB 3 hands to `process_writes`.
+    Tags are the dictionary columns and those with IOx tag metadata; the other columns keep
+    the table's order, `time` goes last. Timestamps come out as int nanoseconds, strings as
+    `str`, numbers and booleans as their Python types: the shape InfluxDB 3 hands to
+    `process_writes`.
     """
     names = _row_order(table.schema)
     columns: list[list[Any]] = []
@@ -165,9 +168,16 @@ def sparse_rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def _row_order(schema: pa.Schema) -> list[str]:
-    tags = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-    fields = [f.name for f in schema if f.name != "time" and not pa.types.is_dictionary(f.type)]
-    return tags + fields + [f.name for f in schema if f.name == "time"]
+    tags = [f.name for f in schema if f.name != TIME and _is_tag(f)]
+    fields = [f.name for f in schema if f.name != TIME and not _is_tag(f)]
+    return tags + fields + [f.name for f in schema if f.name == TIME]
+
+
+def _is_tag(field: pa.Field) -> bool:
+    # Tags are dictionary columns, or marked the way IOx marks them.
+    if pa.types.is_dictionary(field.type):
+        return True
+    return (field.metadata or {}).get(IOX_COLUMN_KEY) == IOX_TAG
 
 
 def _column_values(column: pa.ChunkedArray) -> tuple[list[Any], list[int]]:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from engine import wal_rows
 from engine.batches import TableBatch, sparse_rows
+from engine.schema import mark_tags
 
 
 def _batch(calls: list[int]) -> TableBatch:
@@ -136,3 +137,13 @@ def test_arrow_is_built_once_and_only_when_asked() -> None:
     assert batch.to_arrow() is arrow
     assert batch.to_arrow() is arrow
     assert calls == [1]
+
+
+def test_columns_with_iox_tag_metadata_come_first() -> None:
+    table = mark_tags(pa.table({
+        "host": pa.array(["a"]),
+        "v": pa.array([1.0]),
+        "region": pa.array(["x"]),
+        "time": pa.array([5], pa.timestamp("ns")),
+    }), ["host", "region"])
+    assert [list(row) for row in sparse_rows(table)] == [["host", "region", "v", "time"]]
