@@ -18,10 +18,13 @@ from . import system_tables
 from .catalog import Catalog, TriggerDefinition
 from .clock import Clock, SystemClock
 from .definitions import TriggerDefinitions
+from .dry_run import DryRunner
+from .dry_run_results import PluginTestResult, RequestPluginTestResult, SchedulePluginTestResult
 from .errors import EngineError, EngineNotStarted, EngineStopped, NotAScheduleTrigger, TriggerBusy
 from .observability import Observability
 from .options import EngineOptions
 from .plugin_side import PluginSide
+from .replay import DEFAULT_BATCH_ROWS, ReplayResult, StoredReplay
 from .responses import Response
 from .results import WriteResult
 from .runtime import CallOutcome
@@ -421,6 +424,101 @@ class Engine:
     def observability(self) -> Observability:
         """The plugin log and run history (also queryable as `system.*` tables)."""
         return self._plugins.observability
+
+    # Dry runs
+
+    def test_wal_plugin(self, filename: str, *, database: str, input_lp: str | bytes,
+                        input_arguments: Mapping[str, str] | None = None,
+                        cache_name: str | None = None) -> PluginTestResult:
+        """Run a WAL plugin once over `input_lp` without a trigger (`POST /api/v3/plugin_test/wal`).
+
+        The lines (nanosecond timestamps) are checked against `database`'s tables but never
+        stored; the database need not exist. Queries see the live data; writes are captured per
+        database and never applied. A plugin that fails still gives a result: its log lines are
+        kept and `errors` carries the message with the traceback. Directory plugins (with
+        relative imports) work.
+
+        Args:
+            filename: The plugin file or directory, relative to the plugin directory.
+            database: The plugin's own database.
+            input_lp: Line protocol; every line must be valid.
+            input_arguments: The `args` the plugin receives.
+            cache_name: The test cache namespace (default `_shared_test`); its entries persist
+                between dry runs with the same name and never touch triggers' caches.
+
+        Raises:
+            NoPluginDirectory, PluginPathError, PluginNotFound: No such plugin.
+            InvalidName: Bad database name.
+            InvalidTestInput: `input_lp` holds no lines or a bad line.
+        """
+        return DryRunner.of(self._plugins, self._storage, self.clock).wal(
+            filename, database=database, input_lp=input_lp, input_arguments=input_arguments,
+            cache_name=cache_name)
+
+    def test_schedule_plugin(self, filename: str, *, database: str, schedule: str | None = None,
+                             input_arguments: Mapping[str, str] | None = None,
+                             cache_name: str | None = None) -> SchedulePluginTestResult:
+        """Run a schedule plugin once, now, for the next tick of `schedule` after now.
+
+        `schedule` is a cron expression (6 fields with seconds first, 7, or 5), `cron:EXPR` or
+        `every:DURATION`; default every second. The result's `trigger_time` is the tick.
+        Queries, writes, logs, failures and `cache_name` work as in `test_wal_plugin`.
+
+        Raises:
+            NoPluginDirectory, PluginPathError, PluginNotFound: No such plugin.
+            InvalidName, DatabaseNotFound: Bad or missing database.
+            TriggerSpecError: Bad schedule.
+        """
+        return DryRunner.of(self._plugins, self._storage, self.clock).schedule(
+            filename, database=database, schedule=schedule, input_arguments=input_arguments,
+            cache_name=cache_name)
+
+    def test_request_plugin(self, filename: str, *, database: str,
+                            query_parameters: Mapping[str, str] | None = None,
+                            request_headers: Mapping[str, str] | None = None,
+                            request_body: str | bytes = b"",
+                            input_arguments: Mapping[str, str] | None = None,
+                            cache_name: str | None = None) -> RequestPluginTestResult:
+        """Run a request plugin once on a described request, without a trigger.
+
+        The result's `response` is what `/api/v3/engine/<path>` would answer (the
+        `Authorization` header is removed first, as when live). Queries, writes, logs, failures
+        and `cache_name` work as in `test_wal_plugin`.
+
+        Raises:
+            NoPluginDirectory, PluginPathError, PluginNotFound: No such plugin.
+            InvalidName: Bad database name.
+        """
+        return DryRunner.of(self._plugins, self._storage, self.clock).request(
+            filename, database=database, query_parameters=query_parameters,
+            request_headers=request_headers, request_body=request_body,
+            input_arguments=input_arguments, cache_name=cache_name)
+
+    def replay(self, db: str, trigger_name: str, start: datetime | int | None,
+               end: datetime | int | None, *, batch_rows: int = DEFAULT_BATCH_ROWS,
+               apply_writes: bool = True) -> ReplayResult:
+        """Feed the stored rows with `start <= time < end` through a WAL trigger's plugin.
+
+        As Kapacitor's replay: rows go in time order, in batches of about `batch_rows` rows each
+        shaped like one WAL flush, synchronously in this thread, with the trigger's arguments
+        and cache; calls are logged and recorded under the trigger's name. Failures are
+        reported in the result, never retried, and never disable the trigger.
+
+        Args:
+            db: The trigger's database.
+            trigger_name: A `table:` or `all_tables` trigger, enabled or not.
+            start: First time included (datetime, naive taken as UTC, or int ns); None: all.
+            end: First time excluded; None: no end.
+            batch_rows: Rows per call (rows sharing a timestamp stay together).
+            apply_writes: False captures the plugin's writes in the result without applying.
+
+        Raises:
+            DatabaseNotFound, TriggerNotFound: No such trigger.
+            NotAWalTrigger: The trigger does not run on writes.
+            InvalidReplayRange: Empty range or `batch_rows` below 1.
+        """
+        return StoredReplay.of(self._plugins, self._storage, self.clock).run(
+            db, trigger_name, start, end, batch_rows=batch_rows, apply_writes=apply_writes)
 
     # Hooks for the runtime
 
