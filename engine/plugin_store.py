@@ -57,8 +57,19 @@ class PluginStore:
     backslashes and symlinks leading out of the plugin directory are refused.
     """
 
-    def __init__(self, plugin_dir: str | os.PathLike[str] | None) -> None:
+    def __init__(self, plugin_dir: str | os.PathLike[str] | None, *,
+                 atomic_exchange: bool = False) -> None:
+        """Write inside `plugin_dir`.
+
+        Args:
+            plugin_dir: The plugin directory, or None (every write raises `NoPluginDirectory`).
+            atomic_exchange: Swap directories with one atomic exchange (Linux), so the path never
+                goes missing. Leave it off while a watchdog observer watches the plugin
+                directory: watchdog (up to 7.x) keeps tracking the exchanged folders under each
+                other's names, so later edits would be reported for the wrong path.
+        """
         self.plugin_dir = Path(plugin_dir).resolve() if plugin_dir is not None else None
+        self.atomic_exchange = atomic_exchange
         self._lock = threading.Lock()
 
     def create_file(self, plugin_name: str, content: str | bytes) -> Path:
@@ -104,10 +115,10 @@ class PluginStore:
                           *, trigger: str = "") -> Path:
         """Replace a plugin package with exactly `files`, atomically.
 
-        The new tree is built in a hidden sibling folder and swapped in with one atomic exchange
-        (Linux `renameat2(RENAME_EXCHANGE)`; elsewhere two renames with a microsecond gap), so
-        the path always names a complete version. The previous version is kept as
-        `.<name>.previous` until the next replacement.
+        The new tree is built and fsynced in a hidden sibling folder, then renamed into place:
+        the path always names a complete version, old or new (with two renames it is absent for
+        the microseconds between them; with `atomic_exchange` on Linux, never). The previous
+        version is kept as `.<name>.previous` until the next replacement.
 
         Args:
             plugin_filename: The trigger's plugin directory, relative to the plugin directory.
@@ -130,7 +141,7 @@ class PluginStore:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 build_tree(staging, entries)
-                swap_in(staging, target)
+                swap_in(staging, target, use_exchange=self.atomic_exchange)
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
@@ -217,7 +228,7 @@ def build_tree(root: Path, entries: Mapping[PurePosixPath, bytes]) -> None:
         fsync_directory(folder)
 
 
-def swap_in(staging: Path, target: Path) -> None:
+def swap_in(staging: Path, target: Path, *, use_exchange: bool = False) -> None:
     """Put the complete tree `staging` at `target`; the old one becomes `.<name>.previous`."""
     previous = _sibling(target, PREVIOUS_SUFFIX.lstrip("."))
     if previous.exists():
@@ -226,7 +237,7 @@ def swap_in(staging: Path, target: Path) -> None:
         shutil.rmtree(discard, ignore_errors=True)
     if not target.exists():
         os.rename(staging, target)
-    elif exchange(staging, target):
+    elif use_exchange and exchange(staging, target):
         os.rename(staging, previous)  # staging now holds the old version
     else:
         os.rename(target, previous)
