@@ -81,7 +81,7 @@ def test_every_engine_error_has_a_deliberate_status() -> None:
     # Only the server's own failures may become 5xx; everything else is the caller's to fix.
     server_side = {"CatalogCorrupt", "TableStoreCorrupt", "SyncWriteFailed", "WalWriteFailed",
                    "WatcherUnavailable", "OperationNotSupported", "EngineStopped",
-                   "EngineNotStarted"}
+                   "EngineNotStarted", "PluginEnvironmentUnavailable"}
     for name, klass in inspect.getmembers(e, inspect.isclass):
         if not issubclass(klass, e.EngineError) or klass is e.EngineError:
             continue
