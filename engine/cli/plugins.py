@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EngineError
+from ..names import INTERNAL_DATABASE
 
 DEFAULT_HOST = "http://127.0.0.1:8181"
 ENV_PATH = "/api/v3/configure/plugin_environment"
@@ -24,9 +25,10 @@ _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 class CliFailure(Exception):
     """A command failed; `status` is its exit status (1 failure, 2 usage)."""
 
-    def __init__(self, message: str, status: int = 1) -> None:
+    def __init__(self, message: str, status: int = 1, http_status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.http_status = http_status
 
 
 class ServerClient:
@@ -57,7 +59,8 @@ class ServerClient:
                 answer: bytes = response.read()
                 return answer
         except urllib.error.HTTPError as exc:
-            raise CliFailure(f"the server answered {exc.code}: {_error_text(exc.read())}") from None
+            message = f"the server answered {exc.code}: {_error_text(exc.read())}"
+            raise CliFailure(message, http_status=exc.code) from None
         except urllib.error.URLError as exc:
             raise CliFailure(f"cannot reach the server at {self.host}: {exc.reason}") from None
         except OSError as exc:
@@ -247,23 +250,43 @@ def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "plugins", help="list the plugin files of every trigger",
         description=f"List every trigger's plugin files ({SHOW_PLUGINS_SQL}).")
     parser.add_argument("--format", default="pretty", choices=("pretty", "json", "jsonl", "csv"))
-    parser.add_argument("-d", "--database", default="_internal",
-                        help="the database whose system tables are read (default _internal)")
+    parser.add_argument(
+        "-d", "--database",
+        help=f"the database whose system tables are read (default {INTERNAL_DATABASE}, or the "
+        "first database when the server has no such database)")
     add_connection_options(parser)
     parser.set_defaults(handler=_guarded(run_show_plugins))
 
 
 def run_show_plugins(args: argparse.Namespace) -> int:
     """Print the server's `system.plugin_files` in the chosen format."""
-    wire = "json" if args.format == "pretty" else args.format
-    body = client(args).request("GET", "/api/v3/query_sql",
-                                query={"db": args.database, "q": SHOW_PLUGINS_SQL, "format": wire})
+    body = _plugin_files(client(args), args.database,
+                         "json" if args.format == "pretty" else args.format)
     if args.format != "pretty":
         sys.stdout.write(body.decode("utf-8"))
         return 0
     rows = json.loads(body or b"[]")
     print(render_table(rows, SHOW_COLUMNS))
     return 0
+
+
+def _plugin_files(server: ServerClient, database: str | None, wire_format: str) -> bytes:
+    def query(db: str) -> bytes:
+        return server.request("GET", "/api/v3/query_sql",
+                              query={"db": db, "q": SHOW_PLUGINS_SQL, "format": wire_format})
+
+    try:
+        return query(database or INTERNAL_DATABASE)
+    except CliFailure as failure:
+        if database is not None or failure.http_status != 404:
+            raise
+    # A server without the reference's _internal database shows its system tables everywhere.
+    listed = json.loads(server.request("GET", "/api/v3/configure/database",
+                                       query={"format": "json"}) or b"[]")
+    names = [str(row.get("iox::database")) for row in listed if isinstance(row, dict)]
+    if not names:
+        return b"[]" if wire_format == "json" else b""
+    return query(names[0])
 
 
 def render_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
