@@ -330,3 +330,14 @@ def test_list_databases_other_format_is_400(served: tuple[Engine, ApiClient, Tok
     response = client.get(DATABASE, params={"format": "csv"}, headers=_admin(tokens))
     assert response.status_code == 400
     assert "unsupported format" in response.json()["error"]
+
+
+@pytest.mark.parametrize("precision", ["m", "h"], ids=["minutes", "hours"])
+def test_v1_minute_and_hour_precision_are_refused(served: tuple[Engine, ApiClient, Tokens],
+                                                   precision: str) -> None:
+    engine, client, tokens = served
+    response = client.post("/write", params={"db": "mydb", "precision": precision},
+                           content=b"m v=1 28333333", headers=_admin(tokens))
+    assert response.status_code == 400
+    assert "use n, u, ms or s" in response.json()["error"]
+    assert engine.list_databases() == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +17,10 @@ from .context import EdgeContext, empty_ok
 from .errors import engine_error_response, error_response, line_error_dict, status_for
 
 DATABASE_PATH = "/api/v3/configure/database"
-# v1 clients send n/u/ms/s/m/h; the engine names the first four ns/us/ms/s.
+# v1 clients send n/u/ms/s/m/h; the engine names the first four ns/us/ms/s and has no
+# minute or hour precision.
 _V1_PRECISION = {"n": "ns", "u": "us"}
+_V1_UNSUPPORTED = {"m": "minutes", "h": "hours"}
 _V2_ERROR_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not found",
                    413: "request too large"}
 
@@ -74,6 +75,9 @@ class DataRoutes:
         query = request.query_params
         db = _query_field(query, "db")
         precision = query.get("precision", "n")
+        if precision in _V1_UNSUPPORTED:
+            raise InvalidRequest(f"precision {precision!r} ({_V1_UNSUPPORTED[precision]}) is not "
+                                 "supported; use n, u, ms or s")
         await self._write(request, db, _V1_PRECISION.get(precision, precision),
                           accept_partial=False)
         return Response(status_code=204)
@@ -134,8 +138,3 @@ def write_error_response(exc: WriteError, *, accept_partial: bool) -> Response:
         return partial_write_response(exc.errors)
     return error_response(400, f"line protocol parsing error: {exc}",
                           data=line_error_dict(exc.errors[0]))
-
-
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes."""
-    return json.dumps(value, separators=(",", ":")).encode()

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..errors import InvalidRequest
 from .auth import require_admin
-from .bodies import optional_object, optional_str, required_str, string_map
+from .bodies import optional_str, required_str, string_map
 from .context import EdgeContext, empty_ok
 
 
@@ -132,7 +132,7 @@ def directory_files(body: dict[str, Any]) -> list[dict[str, str]]:
         raise InvalidRequest("field 'files' must be a list of {relative_path, content} objects")
     checked: list[dict[str, str]] = []
     for index, item in enumerate(files):
-        entry = optional_object({"item": item}, "item") or {}
+        entry = item if isinstance(item, dict) else {}
         path, content = entry.get("relative_path"), entry.get("content")
         if not isinstance(path, str) or not isinstance(content, str):
             raise InvalidRequest(

@@ -1,0 +1,236 @@
+"""Specification of the plugin routes (engine.http.routes_plugins): dry runs, files, packages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from http_support import ApiClient, Tokens, api_client, make_tokens, write_plugins
+
+from engine.engine import Engine
+from engine.http import create_app
+
+PLUGIN_ROUTES: list[tuple[str, str, str, dict[str, Any], str, tuple[Any, ...], dict[str, Any]]] = [
+    ("test-wal", "POST", "/api/v3/plugin_test/wal",
+     {"filename": "wal.py", "database": "mydb", "input_lp": "cpu v=1",
+      "input_arguments": {"k": "v"}, "cache_name": "c"},
+     "test_wal_plugin", ("wal.py",),
+     {"database": "mydb", "input_lp": "cpu v=1", "input_arguments": {"k": "v"},
+      "cache_name": "c"}),
+    ("test-schedule", "POST", "/api/v3/plugin_test/schedule",
+     {"filename": "schedule.py", "database": "mydb", "schedule": "*/5 * * * * *"},
+     "test_schedule_plugin", ("schedule.py",),
+     {"database": "mydb", "schedule": "*/5 * * * * *", "input_arguments": None,
+      "cache_name": None}),
+    ("test-request", "POST", "/api/v3/plugin_test/request",
+     {"filename": "hello.py", "database": "mydb", "query_parameters": {"name": "x"},
+      "request_headers": {"X-A": "1"}, "request_body": "hi"},
+     "test_request_plugin", ("hello.py",),
+     {"database": "mydb", "query_parameters": {"name": "x"}, "request_headers": {"X-A": "1"},
+      "request_body": "hi", "input_arguments": None, "cache_name": None}),
+    ("files-create", "POST", "/api/v3/plugins/files",
+     {"plugin_name": "dir/new.py", "content": "x = 1\n"},
+     "create_plugin_file", ("dir/new.py", "x = 1\n"), {}),
+    ("files-update", "PUT", "/api/v3/plugins/files",
+     {"plugin_name": "t1", "content": ""},
+     "update_plugin_file", ("t1", ""), {}),
+    ("directory-update", "PUT", "/api/v3/plugins/directory",
+     {"plugin_name": "t1", "files": [{"relative_path": "__init__.py", "content": "y = 2\n"}]},
+     "update_plugin_directory", ("t1", [{"relative_path": "__init__.py", "content": "y = 2\n"}]),
+     {}),
+    ("install-packages", "POST", "/api/v3/configure/plugin_environment/install_packages",
+     {"packages": ["scipy", "pandas==1.5.0"]},
+     "install_packages", (["scipy", "pandas==1.5.0"],), {}),
+    ("install-requirements", "POST",
+     "/api/v3/configure/plugin_environment/install_requirements",
+     {"requirements_location": "requirements.txt"},
+     "install_requirements", ("requirements.txt",), {}),
+]
+_IDS = [route[0] for route in PLUGIN_ROUTES]
+
+
+@dataclass
+class _Result:
+    values: dict[str, Any] = field(default_factory=lambda: {"log_lines": ["INFO: ran"],
+                                                            "database_writes": {},
+                                                            "errors": []})
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.values
+
+
+class RecordingEngine(Engine):
+    """A real engine whose plugin operations record their arguments instead of acting."""
+
+    calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
+
+    def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Result:
+        self.calls.append((name, args, kwargs))
+        return _Result()
+
+    def test_wal_plugin(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("test_wal_plugin", args, kwargs)
+
+    def test_schedule_plugin(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("test_schedule_plugin", args, kwargs)
+
+    def test_request_plugin(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("test_request_plugin", args, kwargs)
+
+    def create_plugin_file(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("create_plugin_file", args, kwargs)
+
+    def update_plugin_file(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("update_plugin_file", args, kwargs)
+
+    def update_plugin_directory(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("update_plugin_directory", args, kwargs)
+
+    def install_packages(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("install_packages", args, kwargs)
+
+    def install_requirements(self, *args: Any, **kwargs: Any) -> Any:
+        return self._record("install_requirements", args, kwargs)
+
+
+class WithoutPluginOperations(Engine):
+    """A real engine built without the plugin operations (as an engine before they existed)."""
+
+    test_wal_plugin = None
+    test_schedule_plugin = None
+    test_request_plugin = None
+    create_plugin_file = None
+    update_plugin_file = None
+    update_plugin_directory = None
+    install_packages = None
+    install_requirements = None
+
+
+def _serve(engine: Engine) -> Iterator[tuple[Engine, ApiClient, Tokens]]:
+    with engine:
+        tokens = make_tokens(engine)
+        with api_client(create_app(engine)) as client:
+            yield engine, client, tokens
+
+
+@pytest.fixture
+def recording(plugin_dir: Path) -> Iterator[tuple[RecordingEngine, ApiClient, Tokens]]:
+    engine = RecordingEngine(write_plugins(plugin_dir))
+    engine.calls = []
+    for parts in _serve(engine):
+        yield engine, parts[1], parts[2]
+
+
+@pytest.fixture
+def limited(plugin_dir: Path) -> Iterator[tuple[Engine, ApiClient, Tokens]]:
+    yield from _serve(WithoutPluginOperations(write_plugins(plugin_dir)))
+
+
+@pytest.mark.parametrize(("method", "path", "body", "operation", "args", "kwargs"),
+                         [route[1:] for route in PLUGIN_ROUTES], ids=_IDS)
+def test_route_forwards_to_the_engine(recording: tuple[RecordingEngine, ApiClient, Tokens],
+                                      method: str, path: str, body: dict[str, Any],
+                                      operation: str, args: tuple[Any, ...],
+                                      kwargs: dict[str, Any]) -> None:
+    engine, client, tokens = recording
+    response = client.request(method, path, json=body, headers=tokens.header("admin"))
+    assert response.status_code == 200, response.text
+    assert engine.calls == [(operation, args, kwargs)]
+    if path.startswith("/api/v3/plugin_test/"):
+        assert response.json() == _Result().values
+    else:
+        assert response.content == b""
+
+
+@pytest.mark.parametrize(("method", "path", "body", "operation"),
+                         [route[1:5] for route in PLUGIN_ROUTES], ids=_IDS)
+def test_missing_engine_operation_is_501(limited: tuple[Engine, ApiClient, Tokens],
+                                         method: str, path: str, body: dict[str, Any],
+                                         operation: str) -> None:
+    _, client, tokens = limited
+    response = client.request(method, path, json=body, headers=tokens.header("admin"))
+    assert response.status_code == 501
+    assert response.json() == {"error": f"this engine does not support Engine.{operation} yet"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/api/v3/plugin_test/wal", {"database": "mydb", "input_lp": "x v=1"}, "'filename'"),
+        ("/api/v3/plugin_test/wal", {"filename": "wal.py", "database": "mydb"}, "'input_lp'"),
+        ("/api/v3/plugin_test/wal", {"filename": "wal.py", "input_lp": "x v=1"}, "'database'"),
+        ("/api/v3/plugin_test/wal", {"filename": "wal.py", "database": "mydb",
+                                     "input_lp": "x v=1", "input_arguments": ["a"]},
+         "'input_arguments' must be a JSON object"),
+        ("/api/v3/plugin_test/wal", {"filename": "wal.py", "database": "mydb",
+                                     "input_lp": "x v=1", "input_arguments": {"a": 1}},
+         "'a' is not a string"),
+        ("/api/v3/plugin_test/schedule", {"filename": "s.py", "database": "d", "schedule": 5},
+         "'schedule' must be a string"),
+        ("/api/v3/plugin_test/request", {"filename": "h.py", "database": "d",
+                                         "request_headers": "x"}, "'request_headers'"),
+        ("/api/v3/plugins/files", {"plugin_name": "a.py"}, "'content' must be a string"),
+        ("/api/v3/plugins/files", {"content": "x"}, "'plugin_name'"),
+        ("/api/v3/configure/plugin_environment/install_packages", {"packages": "scipy"},
+         "'packages' must be a list"),
+        ("/api/v3/configure/plugin_environment/install_packages", {"packages": [1]},
+         "'packages' must be a list"),
+        ("/api/v3/configure/plugin_environment/install_requirements", {},
+         "'requirements_location'"),
+    ],
+    ids=["wal-no-filename", "wal-no-lp", "wal-no-database", "arguments-list",
+         "argument-number", "schedule-number", "headers-string", "file-no-content",
+         "file-no-name", "packages-string", "packages-numbers", "requirements-missing"],
+)
+def test_bad_bodies_are_400_and_reach_nothing(
+        recording: tuple[RecordingEngine, ApiClient, Tokens], path: str, body: dict[str, Any],
+        message: str) -> None:
+    engine, client, tokens = recording
+    response = client.post(path, json=body, headers=tokens.header("admin"))
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
+    assert engine.calls == []
+
+
+@pytest.mark.parametrize(
+    "files",
+    ["nope", [1], [{"relative_path": "a.py"}], [{"relative_path": 3, "content": ""}]],
+    ids=["not-a-list", "not-objects", "no-content", "path-not-string"],
+)
+def test_bad_directory_files_are_400(recording: tuple[RecordingEngine, ApiClient, Tokens],
+                                     files: Any) -> None:
+    engine, client, tokens = recording
+    response = client.put("/api/v3/plugins/directory", json={"plugin_name": "t", "files": files},
+                          headers=tokens.header("admin"))
+    assert response.status_code == 400
+    assert "files" in response.json()["error"]
+    assert engine.calls == []
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [route[1:4] for route in PLUGIN_ROUTES],
+                         ids=_IDS)
+def test_plugin_routes_need_json(recording: tuple[RecordingEngine, ApiClient, Tokens],
+                                 method: str, path: str, body: dict[str, Any]) -> None:
+    engine, client, tokens = recording
+    response = client.request(method, path, content=b"plugin_name=x",
+                              headers={"Content-Type": "text/plain",
+                                       **tokens.header("admin")})
+    assert response.status_code == 415
+    assert "application/json" in response.json()["error"]
+    assert engine.calls == []
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [route[1:4] for route in PLUGIN_ROUTES],
+                         ids=_IDS)
+def test_plugin_routes_need_an_admin(recording: tuple[RecordingEngine, ApiClient, Tokens],
+                                     method: str, path: str, body: dict[str, Any]) -> None:
+    engine, client, tokens = recording
+    for caller in ("read", "write", "other_db"):
+        response = client.request(method, path, json=body, headers=tokens.header(caller))
+        assert response.status_code == 403
+        assert response.json()["error"] == (
+            "forbidden: this operation needs a token with admin permission")
+    assert engine.calls == []
