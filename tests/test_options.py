@@ -30,7 +30,9 @@ def test_defaults(plugin_dir: Path) -> None:
 def test_extras_are_accepted_and_kept(tmp_path: Path) -> None:
     extras = {"wal_max_buffer_rows": 1000, "memory_budget_bytes": 2**30,
               "package_manager": "disabled", "virtual_env_location": tmp_path / "venv",
-              "log_buffer_size": 50}
+              "log_buffer_size": 50, "package_index_url": "https://pypi.example/simple",
+              "package_find_links": [str(tmp_path / "wheels")],
+              "allow_unsafe_package_specs": True}
     assert dict(_build(more_options=extras).extra) == extras
 
 
@@ -60,10 +62,15 @@ def test_unknown_options_are_refused_by_name_listing_the_accepted_ones() -> None
         ({"more_options": {"package_manager": "conda"}}, "one of 'discover', 'pip'"),
         ({"more_options": {"virtual_env_location": 3}}, "virtual_env_location=3"),
         ({"more_options": {"log_buffer_size": None}}, "log_buffer_size=None"),
+        ({"more_options": {"package_index_url": "pypi.org"}}, "package_index_url='pypi.org'"),
+        ({"more_options": {"package_index_url": "https://a b"}}, "package_index_url="),
+        ({"more_options": {"package_find_links": [3]}}, "package_find_links=\\[3\\]"),
+        ({"more_options": {"allow_unsafe_package_specs": 1}}, "allow_unsafe_package_specs=1"),
     ],
     ids=["missing-plugin-dir", "zero-interval", "nan-interval", "str-interval", "empty-node",
          "background-str", "watch-int", "zero-rows", "bool-bytes", "unknown-manager",
-         "venv-int", "log-none"],
+         "venv-int", "log-none", "index-url-no-scheme", "index-url-space",
+         "find-links-int", "unsafe-int"],
 )
 def test_bad_option_values_are_refused(overrides: dict[str, Any], fragment: str) -> None:
     plugin_dir = overrides.pop("plugin_dir", None)
