@@ -621,15 +621,15 @@ class ManifestError(EngineError, ValueError):
 
 
 class InvalidPluginFiles(EngineError, ValueError):
-    """The files given for a plugin directory do not make a usable plugin package."""
+    """Plugin file content is not text, or the files for a plugin directory are not a package."""
 
     def __init__(self, plugin: str, problem: str) -> None:
         self.plugin = plugin
         self.problem = problem
         super().__init__(
-            f"cannot replace plugin directory {plugin!r}: {problem}; expected a list of "
-            "{\"relative_path\": ..., \"content\": ...} objects with distinct relative paths, "
-            "one of them __init__.py"
+            f"cannot write plugin {plugin!r}: {problem}; expected text content, and for a "
+            "directory a list of {\"relative_path\": ..., \"content\": ...} objects with "
+            "distinct relative paths, one of them __init__.py"
         )
 
 
