@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,3 +235,103 @@ def test_plugin_routes_need_an_admin(recording: tuple[RecordingEngine, ApiClient
         assert response.json()["error"] == (
             "forbidden: this operation needs a token with admin permission")
     assert engine.calls == []
+
+
+# Dry runs on the real engine
+
+WRITER = ("def process_writes(influxdb3_local, table_batches, args=None):\n"
+          "    for batch in table_batches:\n"
+          "        influxdb3_local.info('table', batch['table_name'], len(batch['rows']))\n"
+          "        line = LineBuilder('seen').tag('t', batch['table_name']).int64_field('n', 1)\n"
+          "        influxdb3_local.write(line)\n")
+FAILING = ("def process_writes(influxdb3_local, table_batches, args=None):\n"
+           "    influxdb3_local.info('before')\n"
+           "    raise RuntimeError('nope')\n")
+
+
+@pytest.fixture
+def real(plugin_dir: Path) -> Iterator[tuple[Engine, ApiClient, Tokens]]:
+    (plugin_dir / "writer.py").write_text(WRITER)
+    (plugin_dir / "failing.py").write_text(FAILING)
+    engine = Engine(write_plugins(plugin_dir))
+    for parts in _serve(engine):
+        parts[0].create_database("mydb")
+        yield parts
+
+
+def _admin_post(client: ApiClient, tokens: Tokens, path: str, body: dict[str, Any]) -> Any:
+    return client.post(path, json=body, headers=tokens.header("admin"))
+
+
+def test_wal_dry_run(real: tuple[Engine, ApiClient, Tokens]) -> None:
+    engine, client, tokens = real
+    response = _admin_post(client, tokens, "/api/v3/plugin_test/wal", {
+        "filename": "writer.py", "database": "mydb", "input_lp": "cpu v=1\ncpu v=2\nmem f=1"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["errors"] == []
+    assert any("table cpu 2" in line for line in result["log_lines"])
+    assert sorted(result["database_writes"]["mydb"]) == ["seen,t=cpu n=1i", "seen,t=mem n=1i"]
+    assert "seen" not in {r["table_name"] for r in engine.query(
+        "mydb", "SELECT table_name FROM information_schema.tables")}
+
+
+def test_failing_dry_run_is_200_with_logs_and_traceback(
+        real: tuple[Engine, ApiClient, Tokens]) -> None:
+    _, client, tokens = real
+    response = _admin_post(client, tokens, "/api/v3/plugin_test/wal", {
+        "filename": "failing.py", "database": "mydb", "input_lp": "cpu v=1"})
+    assert response.status_code == 200
+    result = response.json()
+    assert any("before" in line for line in result["log_lines"])
+    assert "RuntimeError: nope" in "\n".join(result["errors"])
+
+
+def test_schedule_dry_run(real: tuple[Engine, ApiClient, Tokens]) -> None:
+    _, client, tokens = real
+    response = _admin_post(client, tokens, "/api/v3/plugin_test/schedule", {
+        "filename": "schedule.py", "database": "mydb", "schedule": "0 0 6 * * 1-5"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["trigger_time"].endswith("T06:00:00Z")
+    assert any("tick" in line for line in result["log_lines"])
+
+
+def test_request_dry_run(real: tuple[Engine, ApiClient, Tokens]) -> None:
+    _, client, tokens = real
+    response = _admin_post(client, tokens, "/api/v3/plugin_test/request", {
+        "filename": "hello.py", "database": "mydb", "query_parameters": {"name": "ada"},
+        "request_headers": {"Authorization": "Bearer x"}, "request_body": "hi",
+        "input_arguments": {"k": "v"}})
+    assert response.status_code == 200, response.text
+    answer = response.json()["response"]
+    assert answer["status"] == 200
+    assert json.loads(answer["body"]) == {"hello": "ada", "body": "hi", "args": {"k": "v"},
+                                          "auth": False}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/api/v3/plugin_test/wal", {"filename": "missing.py", "database": "mydb",
+                                     "input_lp": "cpu v=1"}, 404, "plugin not found"),
+        ("/api/v3/plugin_test/wal", {"filename": "../escape.py", "database": "mydb",
+                                     "input_lp": "cpu v=1"}, 400, "invalid plugin path"),
+        ("/api/v3/plugin_test/wal", {"filename": "writer.py", "database": "mydb",
+                                     "input_lp": "not line protocol"}, 400, ""),
+        ("/api/v3/plugin_test/schedule", {"filename": "schedule.py", "database": "nodb"}, 404,
+         "database not found"),
+        ("/api/v3/plugin_test/schedule", {"filename": "schedule.py", "database": "mydb",
+                                          "schedule": "every:0s"}, 400, "expected one of"),
+        ("/api/v3/plugin_test/request", {"filename": "/etc/passwd", "database": "mydb"}, 400,
+         "invalid plugin path"),
+    ],
+    ids=["missing-plugin", "traversal", "bad-input-lp", "unknown-database", "bad-schedule",
+         "absolute-path"],
+)
+def test_dry_run_errors(real: tuple[Engine, ApiClient, Tokens], path: str,
+                        body: dict[str, Any], status: int, message: str) -> None:
+    _, client, tokens = real
+    response = _admin_post(client, tokens, path, body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]

@@ -81,12 +81,25 @@ _TRIGGER_CREATE = _obj(
     disabled={"type": "boolean", "default": False},
     node_spec={"oneOf": [{"type": "string"}, {"type": "object"}], "nullable": True},
 )
-_TEST_RESULT = _json_ok({"type": "object", "properties": {
+_TEST_FIELDS: dict[str, Any] = {
     "log_lines": {"type": "array", "items": _STR},
     "database_writes": {"type": "object", "additionalProperties": {"type": "array",
                                                                     "items": _STR}},
     "errors": {"type": "array", "items": _STR},
-}}, "The dry run ran; plugin failures are reported in `errors`.")
+}
+
+
+def _test_result(**extra: Any) -> dict[str, Any]:
+    schema = _obj(["log_lines", "database_writes", "errors"], **_TEST_FIELDS, **extra)
+    return _json_ok(schema, "The dry run ran; plugin failures are reported in `errors`.")
+
+
+_TEST_RESULT = _test_result()
+_SCHEDULE_RESULT = _test_result(trigger_time={"type": "string", "format": "date-time",
+                                              "nullable": True})
+_REQUEST_RESULT = _test_result(response=_obj(
+    ["status", "headers", "body"], status={"type": "integer"}, headers=_STR_MAP,
+    body={"type": "string", "nullable": True}, body_base64=_STR))
 _TEST_COMMON = {"filename": {"type": "string", "minLength": 1}, "database": _DB,
                 "input_arguments": {**_STR_MAP, "nullable": True},
                 "cache_name": {"type": "string", "nullable": True}}
@@ -146,12 +159,12 @@ _PATHS: dict[str, Any] = {
         body=_obj(["filename", "database", "input_lp"], input_lp=_STR, **_TEST_COMMON),
         errors=(400, 403, 404, 413, 415, 501))},
     "/api/v3/plugin_test/schedule": {"post": _op(
-        "Dry-run a schedule plugin", tag="plugin test", ok=_TEST_RESULT,
+        "Dry-run a schedule plugin", tag="plugin test", ok=_SCHEDULE_RESULT,
         body=_obj(["filename", "database"], schedule={"type": "string", "nullable": True},
                   **_TEST_COMMON),
         errors=(400, 403, 404, 413, 415, 501))},
     "/api/v3/plugin_test/request": {"post": _op(
-        "Dry-run a request plugin", tag="plugin test", ok=_TEST_RESULT,
+        "Dry-run a request plugin", tag="plugin test", ok=_REQUEST_RESULT,
         body=_obj(["filename", "database"], query_parameters={**_STR_MAP, "nullable": True},
                   request_headers={**_STR_MAP, "nullable": True},
                   request_body={"type": "string", "nullable": True}, **_TEST_COMMON),
