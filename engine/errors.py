@@ -707,3 +707,15 @@ class InvalidReplayRange(EngineError, ValueError):
             "expected start < end (datetimes, int nanoseconds, or None for no bound) and "
             "batch_rows >= 1"
         )
+
+
+class DataDirInUse(EngineError, RuntimeError):
+    """Another engine (in this or another process) has the data directory open."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"data directory {path} is in use by another engine (a running 'serve', or another "
+            "Engine in this process); stop it first, or use another --data-dir: two writers "
+            "would corrupt its write-ahead log"
+        )
