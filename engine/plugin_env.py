@@ -154,6 +154,7 @@ class PluginEnvironment:
         if install_plugin_sites().add(sites):
             logger.info("plugin environment %s active: %s", self.location,
                         ", ".join(map(str, sites)))
+            self._warn_on_other_python()
         importlib.invalidate_caches()
         return True
 
@@ -244,6 +245,21 @@ class PluginEnvironment:
                     or not requirement.specifier.contains(version, prereleases=True)):
                 missing.append(text)
         return missing
+
+    def _warn_on_other_python(self) -> None:
+        # Compiled extensions built for another Python version fail to import in plugins.
+        config = self._require_location() / "pyvenv.cfg"
+        try:
+            lines = config.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return
+        values = dict(line.partition("=")[::2] for line in lines)
+        made_by = {key.strip(): value.strip() for key, value in values.items()}.get("version", "")
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        if made_by and made_by != running and not made_by.startswith(running + "."):
+            logger.warning("plugin environment %s was made by Python %s but the engine runs "
+                           "Python %s; packages with compiled code may not import",
+                           self.location, made_by, running)
 
     def _require_location(self) -> Path:
         if self.location is None:

@@ -275,3 +275,22 @@ def test_without_a_plugin_dir_there_is_no_environment() -> None:
 def test_an_unknown_package_manager_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidEngineOption, match="package_manager"):
         PluginEnvironment(tmp_path, package_manager="conda")
+
+
+def test_an_environment_made_by_another_python_is_used_with_a_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    location = tmp_path / "old-venv"
+    site = location / "lib" / "python3.9" / "site-packages"
+    site.mkdir(parents=True)
+    (location / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.9.18\n")
+    env = PluginEnvironment(tmp_path, venv_dir=location)
+
+    try:
+        with caplog.at_level("WARNING", logger="engine.plugin_env"):
+            assert env.activate() is True
+        assert env.site_directories() == [site]
+        assert str(site) + "/" in PLUGIN_SITES.sites
+        running = f"{sys.version_info.major}.{sys.version_info.minor}"
+        assert f"made by Python 3.9.18 but the engine runs Python {running}" in caplog.text
+    finally:
+        PLUGIN_SITES.remove([site])
