@@ -1,11 +1,11 @@
 """The vectorised line-protocol path: simple payloads straight into Arrow columns.
 
-A payload qualifies when it has no backslash, no double quote, no tab, carriage return or
-NUL, no blank, indented or comment line. It is split by `pyarrow.csv` on spaces into
-series, fields and (optionally) time, then by `pyarrow.compute` on `,` and `=`. Anything
-the vectorised checks cannot vouch for (a bad line, a type conflict, a reserved name, a
-duplicate key) makes `parse_fast` return None, and the caller uses the general parser,
-so both paths always give the same result.
+A payload qualifies when it has no backslash, tab, carriage return or NUL, and no blank,
+indented or comment line; string values must hold no space, comma, quote or newline. It is
+split by `pyarrow.csv` on spaces into series, fields and (optionally) time, then by
+`pyarrow.compute` on `,` and `=`. Anything the vectorised checks cannot vouch for (a bad
+line, a type conflict, a reserved name, a duplicate key) makes `parse_fast` return None,
+and the caller uses the general parser, so both paths always give the same result.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .lp_model import (
 )
 
 # Blank, indented and comment lines are caught later (row count, empty or '#' measurement).
-_REJECT = (b"\\", b'"', b"\t", b"\r", b"\x00")
+_REJECT = (b"\\", b"\t", b"\r", b"\x00")
 
 
 def parse_fast(

@@ -17,6 +17,9 @@ _PATTERNS = {
     FieldType.UINT64: r"^[0-9]+u$",
     FieldType.FLOAT64: r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$",
     FieldType.BOOL: r"^(t|T|true|True|TRUE|f|F|false|False|FALSE)$",
+    # Splitting on spaces and commas already broke up strings holding those; what is left
+    # toggles InfluxDB 3's line-splitting quote state twice, so lines split as here.
+    FieldType.STRING: r'^"[^"]*"$',
 }
 _PY_PATTERNS = {kind: re.compile(pattern) for kind, pattern in _PATTERNS.items()}
 _TRUE_WORDS = pa.array(["t", "T", "true", "True", "TRUE"])
@@ -153,6 +156,8 @@ def _typed(values: pa.Array) -> pa.Array:
         raise NeedsGeneralParser
     if kind is FieldType.BOOL:
         return pc.is_in(values, value_set=_TRUE_WORDS)
+    if kind is FieldType.STRING:
+        return pc.utf8_slice_codeunits(values, 1, -1)
     if kind is FieldType.FLOAT64:
         floats = pc.cast(values, ARROW_TYPES[kind])
         if pc.any(pc.is_inf(floats)).as_py():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from .lp_model import (
     I64_MAX,
@@ -16,15 +16,24 @@ from .lp_model import (
     FieldType,
     FieldValue,
 )
+from .lp_quick import ScannedLine, parse_common
 
 # Character classes follow InfluxDB 3's parser (influxdb_line_protocol): only space, tab and
 # newline end a token; a backslash always takes the next character with it.
-_MEASUREMENT = re.compile(r"(?:[^ \t\n\x00,\\]|\\.)+", re.S)
-_KEY = re.compile(r"(?:[^ \t\n=\\]|\\.)+", re.S)
-_TAG_VALUE = re.compile(r"(?:[^ \t\n,\\]|\\.)+", re.S)
+
+
+def _escaped_run(plain: str) -> re.Pattern[str]:
+    """One or more characters of class `plain`, or escape pairs (unrolled for speed)."""
+    return re.compile(rf"(?=[{plain}]|\\.)[{plain}]*(?:\\.[{plain}]*)*", re.S)
+
+
+_MEASUREMENT = _escaped_run(r"^ \t\n\x00,\\")
+_KEY = _escaped_run(r"^ \t\n=\\")
+_TAG_VALUE = _escaped_run(r"^ \t\n,\\")
 _SPACES = re.compile(r" +")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
+_STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.S)
+_SPLIT_TOKENS = re.compile(r'\\.|[ =,"]', re.S)
 _BOOL = re.compile(r"true|True|TRUE|t|T|false|False|FALSE|f|F")
 _TIMESTAMP = re.compile(r"-?[0-9]+")
 _TOKEN_END = re.compile(r"[ ,]|\Z")
@@ -34,6 +43,7 @@ _STRING_ESCAPE = re.compile(r'\\(["\\])')
 _CARRIAGE_RETURN = "carriage return ('\\r') in the line; InfluxDB 3 ends lines with '\\n' only"
 _TRUE_WORDS = frozenset({"true", "True", "TRUE", "t", "T"})
 _BLANK = " \t\n"
+_GROUP_1 = operator.itemgetter(1)
 # InfluxDB 3's catalog rejects tag and field keys holding control characters (Rust is_control).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -47,17 +57,6 @@ class LineFault(Exception):
         self.message = message
 
 
-@dataclass
-class ScannedLine:
-    """One good line, names unescaped, the timestamp as written (not yet scaled)."""
-
-    measurement: str
-    tags: list[tuple[str, str]]
-    fields: list[tuple[str, FieldType, FieldValue]]
-    timestamp: int | None
-    timestamp_column: int
-
-
 def split_lines(text: str) -> Iterator[tuple[int, str]]:
     """Yield (1-based line number, line) pairs; quoted newlines and escaped newlines stay inside.
 
@@ -67,25 +66,31 @@ def split_lines(text: str) -> Iterator[tuple[int, str]]:
     """
     number = 1
     pending: list[str] = []
-    state = _SplitState()
+    state: _SplitState | None = None
     for piece in text.split("\n"):
-        if not pending and '"' not in piece and "\\" not in piece:
-            yield number, piece
-            number += 1
-            continue
+        if state is None:
+            if '"' not in piece and not _escapes_newline(piece):
+                yield number, piece
+                number += 1
+                continue
+            state = _SplitState()
         pending.append(piece)
         if state.feed(piece):
             continue
         yield number, "\n".join(pending)
         number += len(pending)
-        pending = []
-        state = _SplitState()
+        pending, state = [], None
     if pending:
         yield number, "\n".join(pending)
 
 
+def _escapes_newline(piece: str) -> bool:
+    # Backslashes pair up from the left, so an odd trailing run leaves one to take the newline.
+    return (len(piece) - len(piece.rstrip("\\"))) % 2 == 1
+
+
 class _SplitState:
-    """Quote and escape state of the line being split (see `split_lines`)."""
+    """Quote state of the line being split (see `split_lines`)."""
 
     def __init__(self) -> None:
         self.quoted = False
@@ -95,17 +100,13 @@ class _SplitState:
 
     def feed(self, piece: str) -> bool:
         """Consume one newline-free piece; True when the newline after it does not end the line."""
-        escaped = False
-        for char in piece:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == " ":
+        for match in _SPLIT_TOKENS.finditer(piece):
+            char = match.group()
+            if char == " ":
                 self.fields = True
-            elif self.fields:
+            elif self.fields and len(char) == 1:
                 self._field_char(char)
-        return escaped or self.quoted
+        return self.quoted or _escapes_newline(piece)
 
     def _field_char(self, char: str) -> None:
         if char == "=" and not self.quoted:
@@ -135,6 +136,9 @@ def parse_line(line: str, start: int) -> ScannedLine:
     Raises:
         LineFault: the line is not valid InfluxDB 3 line protocol or breaks a naming rule.
     """
+    common = parse_common(line, start)
+    if common is not None:
+        return common
     measurement, pos = _measurement(line, start)
     tags: list[tuple[str, str]] = []
     if pos < len(line) and line[pos] == ",":
@@ -159,7 +163,7 @@ def _measurement(line: str, pos: int) -> tuple[str, int]:
             raise LineFault(pos, "measurement name may not end with a backslash")
         raise LineFault(pos, f"expected a measurement name, found {_excerpt(line, pos)}")
     raw = match.group()
-    name = _MEASUREMENT_ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
+    name = _MEASUREMENT_ESCAPE.sub(_GROUP_1, raw) if "\\" in raw else raw
     _check_name("measurement name", name, line, pos, match.end())
     control = _CONTROL.search(name)
     if control is not None:
@@ -257,7 +261,7 @@ def _string_value(line: str, pos: int, key: str) -> tuple[FieldType, FieldValue,
     if match is None:
         raise LineFault(pos, f"unterminated string value for field {key!r}")
     raw = match.group(1)
-    value = _STRING_ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
+    value = _STRING_ESCAPE.sub(_GROUP_1, raw) if "\\" in raw else raw
     if len(value) > STRING_LIMIT_BYTES // 4 and len(value.encode()) > STRING_LIMIT_BYTES:
         raise LineFault(
             pos,
@@ -324,7 +328,7 @@ def _timestamp(line: str, pos: int) -> tuple[int | None, int, int]:
 
 
 def _unescape_key(raw: str) -> str:
-    return _KEY_ESCAPE.sub(r"\1", raw) if "\\" in raw else raw
+    return _KEY_ESCAPE.sub(_GROUP_1, raw) if "\\" in raw else raw
 
 
 def _check_name(what: str, name: str, line: str, start: int, end: int) -> None:

@@ -33,9 +33,10 @@ def both(data: str, unit: Precision = Precision.NANOSECOND,
         "m,a=1 x=1 1\nm,b=2 y=2i 2\nm x=3,y=4i 3\nm,b=3,a=4 z=true 4\n",
         "m,a=x=y v=-1.5e-3 1\nm,a=é v=1E5 2",
         "time,host=a v=1 1",
+        'm,t="q" s="ok",e="",x="a=b",k"=1i 1\nm,t="q" s="",e="z",x="",k"=2i 2',
     ],
     ids=["uniform", "no-timestamps", "two-measurements", "sparse-columns", "equals-and-exponent",
-         "measurement-named-time"],
+         "measurement-named-time", "simple-strings"],
 )
 def test_simple_payloads_take_the_fast_path_with_identical_results(data: str) -> None:
     fast, general = both(data)
@@ -46,14 +47,17 @@ def test_simple_payloads_take_the_fast_path_with_identical_results(data: str) ->
 @pytest.mark.parametrize(
     "data",
     [
-        "m,h=a\\ b v=1 1", 'm s="x" 1', "m v=1 1\n\nm v=2 2", "# c\nm v=1 1", "m v=1 1\r\n",
+        "m,h=a\\ b v=1 1", 'm s="a b" 1', 'm s="a,b" 1', 'm s="a\nb" 1', 'm a,b="p=q" 1',
+        'm s="a"b" 1', 'm s="x 1', "m v=1 1\n\nm v=2 2", "# c\nm v=1 1", "m v=1 1\r\n",
         " m v=1 1", "m\tv=1 1", "m v=1 1\nm v=2i 2", "m v=1,v=2 1", "m,h=a,h=b v=1 1",
         "m,h=a h=1 1", "m,time=a v=1 1", "m _line=1 1", "m,h= v=1 1", "m v=1 1\nm v=2",
         "m v=1 ", "m v=.5 1", "m v=1e400 1", "m v=9223372036854775808i 1", "m v=1 1.5",
         "m v=1 9223372036854775807", "m,h\x01=a v=1 1", ",h=a v=1 1", "m v=1=2 1", "",
         "m\x00 v=1 1", "m v=1 1 1",
     ],
-    ids=["backslash", "quote", "blank-line", "comment", "crlf", "indented", "tab",
+    ids=["backslash", "space-in-string", "comma-in-string", "newline-in-string",
+         "comma-in-key-before-string", "quote-in-string", "unterminated-string", "blank-line",
+         "comment", "crlf", "indented", "tab",
          "type-conflict", "duplicate-field", "duplicate-tag", "tag-and-field", "time-tag",
          "line-field", "empty-tag-value", "mixed-timestamps", "trailing-space", "leading-dot",
          "float-overflow", "int-overflow", "float-time", "time-overflow-after-scaling",
@@ -86,6 +90,7 @@ _FIELD_TEXT = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.integers(-1000, 1000).map(str),
     st.sampled_from(["t", "F", "true", "FALSE", "True"]),
+    st.text(st.sampled_from(list('ab=é, "')), max_size=4).map(lambda t: f'"{t}"'),
 )
 
 
@@ -96,7 +101,7 @@ def simple_payloads(draw: st.DrawFn) -> str:
     lines = []
     for _ in range(draw(st.integers(1, 12))):
         measurement = draw(st.sampled_from(["cpu", "mem", "disk"]))
-        tags = draw(st.lists(st.tuples(_KEYS, st.sampled_from(["a", "b", "c=d", "ü"])),
+        tags = draw(st.lists(st.tuples(_KEYS, st.sampled_from(["a", "b", "c=d", "ü", 'q"'])),
                              max_size=3, unique_by=lambda t: t[0]))
         fields = draw(st.lists(st.tuples(st.sampled_from(["v", "w", "n", "s"]), _FIELD_TEXT),
                                min_size=1, max_size=3, unique_by=lambda t: t[0]))
