@@ -281,13 +281,20 @@ def _times(table: pa.Table) -> pa.Array:
 
 
 def _cut_points(tables: Mapping[str, pa.Table], batch_rows: int) -> list[int]:
-    """Times where batches start: every `batch_rows`-th row in time order, distinct."""
+    """Times where batches start: a batch ends after `batch_rows` rows, at a new timestamp."""
     if not tables:
         return []
     times = pa.concat_arrays([_times(table) for table in tables.values()])
-    ordered = times.take(pc.array_sort_indices(times))
-    picks = ordered.take(pa.array(range(0, len(ordered), batch_rows))).to_pylist()
-    return sorted(set(picks))
+    cuts: list[int] = []
+    count = 0
+    previous = None
+    for time in times.take(pc.array_sort_indices(times)).to_pylist():
+        if not cuts or (count >= batch_rows and time != previous):
+            cuts.append(time)
+            count = 0
+        count += 1
+        previous = time
+    return cuts
 
 
 def _batches(db: str, tables: Mapping[str, pa.Table],
