@@ -21,9 +21,13 @@ from .definitions import TriggerDefinitions
 from .dry_run import DryRunner
 from .dry_run_results import PluginTestResult, RequestPluginTestResult, SchedulePluginTestResult
 from .errors import EngineError, EngineNotStarted, EngineStopped, NotAScheduleTrigger, TriggerBusy
+from .manifest import manifest_requirements
 from .observability import Observability
 from .options import EngineOptions
+from .plugin_env import PluginEnvironment
+from .plugin_files import resolve_plugin
 from .plugin_side import PluginSide
+from .plugin_store import PluginStore, trigger_plugin
 from .replay import DEFAULT_BATCH_ROWS, ReplayResult, StoredReplay
 from .responses import Response
 from .results import WriteResult
@@ -127,6 +131,15 @@ class Engine:
         self._in_flight = InFlightCalls()
         self.catalog = Catalog(self.options.data_dir)
         self._definitions = TriggerDefinitions(self.catalog, self.options.plugin_dir)
+        extra = self.options.extra
+        self.plugin_env = PluginEnvironment(
+            self.options.plugin_dir, venv_dir=extra["virtual_env_location"],
+            package_manager=extra["package_manager"], index_url=extra["package_index_url"],
+            find_links=extra["package_find_links"],
+            allow_unsafe=extra["allow_unsafe_package_specs"])
+        self.plugin_env.activate()  # never raises: a broken environment only fails installs
+        self.plugin_store = PluginStore(self.options.plugin_dir,
+                                        atomic_exchange=not self.options.watch_plugins)
         self._storage = Storage(
             self.options.data_dir, self.clock, flush_interval=self.options.wal_flush_interval,
             max_buffer_rows=self.options.extra["wal_max_buffer_rows"] or DEFAULT_MAX_BUFFER_ROWS,
@@ -269,6 +282,7 @@ class Engine:
             trigger_specification=trigger_specification, trigger_arguments=trigger_arguments,
             trigger_settings=trigger_settings, disabled=disabled, node_spec=node_spec,
         )
+        self._install_manifest_requirements(definition.plugin_filename)
         with self._lock:
             self._check_open("create a trigger")
             stored = self._definitions.add(definition, spec)
@@ -519,6 +533,49 @@ class Engine:
         """
         return StoredReplay.of(self._plugins, self._storage, self.clock).run(
             db, trigger_name, start, end, batch_rows=batch_rows, apply_writes=apply_writes)
+
+    # Plugin environment and plugin files
+
+    def install_packages(self, packages: list[str]) -> str:
+        """Install PEP 508 requirements into the plugin environment; returns pip's output.
+
+        Raises:
+            InvalidPackageSpec: An entry is not a plain requirement (options, URLs, paths...).
+            PackageInstallFailed: pip failed; the message is pip's.
+            PackageInstallDisabled: The engine was built with `package_manager="disabled"`.
+            PluginEnvironmentUnavailable: The environment cannot be created or used.
+        """
+        self._check_open("install packages")
+        return self.plugin_env.install(packages)
+
+    def install_requirements(self, requirements_location: str) -> str:
+        """Install a requirements file found inside the plugin directory; returns pip's output."""
+        self._check_open("install requirements")
+        return self.plugin_env.install_requirements(requirements_location)
+
+    def create_plugin_file(self, plugin_name: str, content: str) -> None:
+        """Write a plugin file (a path inside the plugin directory) atomically."""
+        self._check_open("create a plugin file")
+        self.plugin_store.create_file(plugin_name, content)
+
+    def update_plugin_file(self, plugin_name: str, content: str) -> None:
+        """Overwrite the file (or package `__init__.py`) of the trigger named `plugin_name`."""
+        self._check_open("update a plugin file")
+        trigger = trigger_plugin(self.catalog.list_triggers(), plugin_name)
+        self.plugin_store.replace_file(trigger.plugin_filename, content)
+
+    def update_plugin_directory(self, plugin_name: str,
+                                files: list[Mapping[str, str]]) -> None:
+        """Replace the whole package directory of the trigger named `plugin_name` atomically."""
+        self._check_open("update a plugin directory")
+        trigger = trigger_plugin(self.catalog.list_triggers(), plugin_name)
+        self.plugin_store.replace_directory(trigger.plugin_filename, files, trigger=plugin_name)
+
+    def _install_manifest_requirements(self, plugin_filename: str) -> None:
+        if self.plugin_dir is None:
+            return
+        location = resolve_plugin(self.plugin_dir, plugin_filename)
+        self.plugin_env.install_missing(manifest_requirements(location.path))
 
     # Hooks for the runtime
 

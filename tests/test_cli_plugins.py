@@ -6,7 +6,6 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from http_support import live_server, make_tokens
@@ -17,40 +16,8 @@ from engine.cli.plugins import CliFailure, plugin_folder_files, render_table
 from engine.engine import Engine
 from engine.plugin_env import PluginEnvironment
 from engine.plugin_imports import PLUGIN_SITES
-from engine.plugin_store import PluginStore, trigger_plugin
 
 PACKAGE = "pe_clitest_pkg"
-
-
-class WiredEngine(Engine):
-    """`Engine` with the plugin environment and file delegations the composition root carries."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        extra = self.options.extra
-        self.plugin_env = PluginEnvironment(
-            self.plugin_dir, venv_dir=extra["virtual_env_location"],
-            package_manager=extra["package_manager"], index_url=extra["package_index_url"],
-            find_links=extra["package_find_links"],
-            allow_unsafe=extra["allow_unsafe_package_specs"])
-        self.plugin_store = PluginStore(self.plugin_dir)
-
-    def install_packages(self, packages: list[str]) -> str:
-        return self.plugin_env.install(packages)
-
-    def install_requirements(self, requirements_location: str) -> str:
-        return self.plugin_env.install_requirements(requirements_location)
-
-    def create_plugin_file(self, plugin_name: str, content: str) -> None:
-        self.plugin_store.create_file(plugin_name, content)
-
-    def update_plugin_file(self, plugin_name: str, content: str) -> None:
-        trigger = trigger_plugin(self.list_triggers(), plugin_name)
-        self.plugin_store.replace_file(trigger.plugin_filename, content)
-
-    def update_plugin_directory(self, plugin_name: str, files: list[dict[str, str]]) -> None:
-        trigger = trigger_plugin(self.list_triggers(), plugin_name)
-        self.plugin_store.replace_directory(trigger.plugin_filename, files, trigger=plugin_name)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +29,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def server(plugin_dir: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch,
-           ) -> Iterator[tuple[WiredEngine, str, str]]:
+           ) -> Iterator[tuple[Engine, str, str]]:
     """A started engine serving HTTP with one schedule trigger; yields it, its URL, a token."""
     monkeypatch.delenv("PLUGIN_DIR", raising=False)
     for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME"):
@@ -76,7 +43,7 @@ def server(plugin_dir: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch,
     # The environment lives outside the watched plugin directory: watchdog adds a watch per
     # folder, and a virtual environment has many (it even races creating them).
     venv = plugin_dir.parent / "venv"
-    with WiredEngine(plugin_dir, package_find_links=[str(wheels)],
+    with Engine(plugin_dir, package_find_links=[str(wheels)],
                      virtual_env_location=str(venv)) as engine:
         engine.create_database("mydb")
         engine.create_trigger("mydb", "ticker", plugin_filename="tick.py",
@@ -101,7 +68,7 @@ def connection(url: str, token: str) -> list[str]:
 
 
 def test_install_package_installs_through_the_server(
-        server: tuple[WiredEngine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+        server: tuple[Engine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     engine, url, token = server
 
     status, out, err = run(capsys, "install", "package", PACKAGE, *connection(url, token))
@@ -112,7 +79,7 @@ def test_install_package_installs_through_the_server(
 
 
 def test_install_requirements_installs_a_file_of_the_plugin_dir(
-        server: tuple[WiredEngine, str, str], plugin_dir: Path,
+        server: tuple[Engine, str, str], plugin_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     engine, url, token = server
     (plugin_dir / "requirements.txt").write_text(f"{PACKAGE}==1.0\n")
@@ -126,7 +93,7 @@ def test_install_requirements_installs_a_file_of_the_plugin_dir(
 
 
 def test_a_refused_install_reports_the_servers_message(
-        server: tuple[WiredEngine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+        server: tuple[Engine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     engine, url, token = server
 
     status, out, err = run(capsys, "install", "package", *connection(url, token), "--",
@@ -138,7 +105,7 @@ def test_a_refused_install_reports_the_servers_message(
 
 
 def test_an_install_without_a_token_is_refused(
-        server: tuple[WiredEngine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
+        server: tuple[Engine, str, str], capsys: pytest.CaptureFixture[str]) -> None:
     _, url, _ = server
 
     status, _, err = run(capsys, "install", "package", PACKAGE, "--host", url)
@@ -148,7 +115,7 @@ def test_an_install_without_a_token_is_refused(
 
 
 def test_update_trigger_with_a_file_replaces_the_plugin_file(
-        server: tuple[WiredEngine, str, str], plugin_dir: Path, tmp_path: Path,
+        server: tuple[Engine, str, str], plugin_dir: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     _, url, token = server
     new = tmp_path / "tick_v2.py"
@@ -162,7 +129,7 @@ def test_update_trigger_with_a_file_replaces_the_plugin_file(
 
 
 def test_update_trigger_with_a_folder_replaces_the_plugin_folder(
-        server: tuple[WiredEngine, str, str], plugin_dir: Path, tmp_path: Path,
+        server: tuple[Engine, str, str], plugin_dir: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     _, url, token = server
     folder = tmp_path / "pkg_v2"
@@ -187,7 +154,7 @@ def test_update_trigger_with_a_folder_replaces_the_plugin_folder(
     ("ticker", "missing.py", "File not found:"),
 ], ids=["unknown-trigger", "missing-file"])
 def test_update_trigger_failures_are_reported(
-        server: tuple[WiredEngine, str, str], plugin_dir: Path, trigger: str, path: str,
+        server: tuple[Engine, str, str], plugin_dir: Path, trigger: str, path: str,
         message: str, capsys: pytest.CaptureFixture[str]) -> None:
     _, url, token = server
 
@@ -199,7 +166,7 @@ def test_update_trigger_failures_are_reported(
 
 
 def test_show_plugins_lists_every_triggers_files(
-        server: tuple[WiredEngine, str, str], plugin_dir: Path,
+        server: tuple[Engine, str, str], plugin_dir: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     _, url, token = server
 
