@@ -31,6 +31,11 @@ def _load_observer_class() -> Any:
     return Observer
 
 
+def _ignored(path: Path) -> bool:
+    return any(part == "__pycache__" or (part.startswith(".") and part.endswith("venv"))
+               for part in path.parts)
+
+
 class _Handler:
     """The watchdog event handler: turns each event into paths for the debouncer."""
 
@@ -47,7 +52,10 @@ class _Handler:
         dest = getattr(event, "dest_path", "")
         if dest:
             paths.add(Path(os.fsdecode(dest)))
-        self._sink(paths)
+        # The plugin virtualenv (.venv) and bytecode caches change a lot and never hold plugins.
+        paths = {p for p in paths if not _ignored(p)}
+        if paths:
+            self._sink(paths)
 
 
 class PluginWatcher:
