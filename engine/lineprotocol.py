@@ -7,16 +7,20 @@ validator), not the Go reference's. Where they matter:
 | --- | --- |
 | lines | split on `\\n`, except inside a quoted field value or after a backslash |
 | blank lines, `#` comments | skipped (leading spaces, tabs and newlines are ignored) |
-| separators | one or more spaces between sections; a tab or `\\r` is an error |
+| separators | one or more spaces between sections; a tab or `\\r` (CRLF) is an error |
 | trailing spaces | allowed after a timestamp, an error after the field set |
 | escapes | measurement: `\\,` `\\ ` `\\\\`; keys and tag values: also `\\=`; any other |
 |  | `\\x` is kept as written; a name that ends with a backslash is an error |
 | strings | `\\"` and `\\\\` unescape, a lone `\\` is kept, newlines allowed, 64 KiB max |
 | numbers | `1`, `-1.5`, `1e3`, `1.5E-3` float; `5i` int64; `5u` uint64; no `+`, `.5`, `1.`, |
-|  | NaN or inf; an integer out of range is an error |
+|  | NaN or inf; an integer out of range is an error; so is a float that overflows |
+|  | to infinity (InfluxDB 3 would store inf; we refuse it, as the Go reference does) |
 | booleans | `t T true True TRUE f F false False FALSE` |
 | names | measurement, tag keys, tag values and field keys are non-empty, at most 64 KiB; |
 |  | `_` prefixes are allowed (InfluxDB 3 accepts them; its docs only advise against) |
+| control characters | not allowed in tag or field keys (InfluxDB 3 catalog: "key cannot |
+|  | contain control characters", U+0000-U+001F, U+007F-U+009F); we apply the same rule |
+|  | to measurement names (InfluxDB 3 does not check them); values may hold them |
 | reserved | `time` and `__chunk_order` cannot be tag or field keys (catalog rule); |
 |  | `parse_to_arrow` also reserves `_line`, its own line-number column |
 | duplicates | a repeated tag key is an error; a repeated field key is an error, as in |
@@ -28,6 +32,9 @@ validator), not the Go reference's. Where they matter:
 |  | truncated to the precision (not for `auto`) |
 | line numbers | physical, 1-based, counting every `\\n` (InfluxDB 3 counts only parsed lines) |
 | bytes | decoded as UTF-8; a line that is not valid UTF-8 is an error on that line |
+
+Where the Go reference (which produced the conformance corpus) differs, the cases are listed
+with their reasons in `tests/lp_corpus_exceptions.json`.
 """
 
 from __future__ import annotations

@@ -137,8 +137,15 @@ def parse_line(line: str, start: int) -> ScannedLine:
         LineFault: the line is not valid InfluxDB 3 line protocol or breaks a naming rule.
     """
     common = parse_common(line, start)
-    if common is not None:
-        return common
+    return common if common is not None else scan_line(line, start)
+
+
+def scan_line(line: str, start: int) -> ScannedLine:
+    """`parse_line` step by step: slower, but it names the problem of every bad line.
+
+    Raises:
+        LineFault: the line is not valid InfluxDB 3 line protocol or breaks a naming rule.
+    """
     measurement, pos = _measurement(line, start)
     tags: list[tuple[str, str]] = []
     if pos < len(line) and line[pos] == ",":
