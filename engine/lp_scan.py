@@ -34,6 +34,12 @@ _SPACES = re.compile(r" +")
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _STRING = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.S)
 _SPLIT_TOKENS = re.compile(r'\\.|[ =,"]', re.S)
+_UNTIL_SPACE = re.compile(r"[^ \\]*(?:\\.[^ \\]*)* ", re.S)
+_PLAIN_KEY = r'(?:[^ ,="\\]|\\.)+'
+_PLAIN_VALUE = r'(?:"[^"\\]*(?:\\.[^"\\]*)*"|(?:[^ ,="\\]|\\.)*)'
+_PLAIN_FIELDS = re.compile(
+    rf' *{_PLAIN_KEY}={_PLAIN_VALUE}(?:,{_PLAIN_KEY}={_PLAIN_VALUE})*(?: [^"]*)?', re.S
+)
 _BOOL = re.compile(r"true|True|TRUE|t|T|false|False|FALSE|f|F")
 _TIMESTAMP = re.compile(r"-?[0-9]+")
 _TOKEN_END = re.compile(r"[ ,]|\Z")
@@ -69,7 +75,7 @@ def split_lines(text: str) -> Iterator[tuple[int, str]]:
     state: _SplitState | None = None
     for piece in text.split("\n"):
         if state is None:
-            if '"' not in piece and not _escapes_newline(piece):
+            if not _escapes_newline(piece) and ('"' not in piece or _quotes_close(piece)):
                 yield number, piece
                 number += 1
                 continue
@@ -82,6 +88,16 @@ def split_lines(text: str) -> Iterator[tuple[int, str]]:
         pending, state = [], None
     if pending:
         yield number, "\n".join(pending)
+
+
+def _quotes_close(piece: str) -> bool:
+    """True when the piece is a plain field set whose quoted strings all close (no state needed).
+
+    Keys without raw `,` `=` `"` and unquoted values without `,` `=` `"` keep the `=` count one
+    above the `,` count exactly inside values, so every string's quotes toggle in pairs.
+    """
+    head = _UNTIL_SPACE.match(piece)
+    return head is None or _PLAIN_FIELDS.fullmatch(piece, head.end()) is not None
 
 
 def _escapes_newline(piece: str) -> bool:

@@ -86,3 +86,36 @@ def test_the_regex_path_agrees_with_the_scanner(line: str) -> None:
 )
 def test_the_regex_path_takes_well_formed_lines(line: str) -> None:
     assert parse_common(line, 0) == scan_line(line, 0)
+
+
+def reference_split(text: str) -> list[str]:
+    """InfluxDB 3's `split_lines`, character by character, as the oracle for the fast version."""
+    lines, current = [], []
+    quoted = fields = escaped = False
+    equals = commas = 0
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == " ":
+            fields = True
+        elif fields and char == "=" and not quoted:
+            equals += 1
+        elif fields and char == "," and not quoted:
+            commas += 1
+        elif fields and char == '"' and equals > commas:
+            quoted = not quoted
+        elif char == "\n" and not quoted:
+            lines.append("".join(current))
+            current, quoted, fields, equals, commas = [], False, False, 0, 0
+            continue
+        current.append(char)
+    lines.append("".join(current))
+    return lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list('ab =,"\\\n#')), max_size=40))
+def test_line_splitting_matches_influxdb3_character_by_character(text: str) -> None:
+    assert [line for _, line in split_lines(text)] == reference_split(text)
