@@ -171,11 +171,12 @@ class TokenStore:
 
     def authenticate(self, token: str) -> TokenRecord | None:
         """The record of a token, or None when the token is unknown."""
-        record = self._by_hash.get(hash_token(token))
+        digest = hash_token(token)
+        record = self._by_hash.get(digest)
         if record is None:
             # Another store over the same catalog may have added it since we last looked.
-            record = self._reload().get(hash_token(token))
-        if record is not None and verify_token(token, record):
+            record = self._reload().get(digest)
+        if record is not None and hmac.compare_digest(digest, record.token_hash):
             return record
         return None
 

@@ -71,5 +71,6 @@ def create_app(
 
 def all_routes(ctx: EdgeContext) -> list[BaseRoute]:
     """Every route of the API, group by group."""
-    groups = (SystemRoutes, TriggerRoutes, EngineRoutes, PluginRoutes, DataRoutes, QueryRoutes)
+    # Request-trigger calls are the hot path: their route is matched first.
+    groups = (EngineRoutes, SystemRoutes, TriggerRoutes, PluginRoutes, DataRoutes, QueryRoutes)
     return [route for group in groups for route in group(ctx).routes()]

@@ -35,7 +35,7 @@ class EngineRoutes:
         path: str = request.path_params["path"]
         await self._authorize(request, path)
         body = await self.ctx.body(request)
-        result = await self.ctx.call(
+        result = await self.ctx.call_plugin(
             "handle_request",
             path,
             method=request.method,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -40,7 +41,7 @@ class QueryRoutes:
         params = query_parameters(fields.get("params"))
         require(request, Permission.DB_READ, db)
         table = await self.ctx.call("query_arrow", db, sql, params)
-        body = await in_thread(render, table, fmt)
+        body = await in_thread(functools.partial(render, table, fmt), pool=self.ctx.engine_threads)
         return Response(body, media_type=MEDIA_TYPES[fmt])
 
 
