@@ -19,6 +19,7 @@ from ..errors import EngineError
 from ..tokens import TokenStore
 from .auth import AuthMiddleware
 from .context import DEFAULT_MAX_REQUEST_SIZE, EdgeContext
+from .cors import CorsMiddleware
 from .errors import handle_engine_error, handle_http_exception
 from .routes_data import DataRoutes
 from .routes_engine import EngineRoutes, is_public_request_path
@@ -63,8 +64,10 @@ def create_app(
 
     return Starlette(
         routes=all_routes(ctx),
-        middleware=[Middleware(AuthMiddleware, tokens=store,
-                               public_request_path=public_request_path)],
+        middleware=[
+            Middleware(CorsMiddleware),
+            Middleware(AuthMiddleware, tokens=store, public_request_path=public_request_path),
+        ],
         exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
     )
 
