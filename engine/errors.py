@@ -719,3 +719,33 @@ class DataDirInUse(EngineError, RuntimeError):
             "Engine in this process); stop it first, or use another --data-dir: two writers "
             "would corrupt its write-ahead log"
         )
+
+
+class BenchTemplateError(EngineError, ValueError):
+    """A `bench --template` for synthetic line protocol has a placeholder it cannot fill."""
+
+    ACCEPTED = (
+        "{i} (line number from 0), {i%N}, {i//N}, {rand} (float in [0, 1)), {rand:N} (float in "
+        "[0, N)), {randint:N} (integer in [0, N)), {choice:a|b|c}, {time} (increasing "
+        "nanosecond timestamp); '{{' and '}}' for literal braces"
+    )
+
+    def __init__(self, template: str, problem: str) -> None:
+        self.template = template
+        self.problem = problem
+        super().__init__(f"invalid line template {template!r}: {problem}; accepted "
+                         f"placeholders: {self.ACCEPTED}")
+
+
+class BenchLoadMismatch(EngineError, ValueError):
+    """The load given to a plugin benchmark does not fit its trigger specification's kind."""
+
+    def __init__(self, spec: str, problem: str) -> None:
+        self.spec = spec
+        self.problem = problem
+        super().__init__(
+            f"cannot benchmark trigger specification {spec!r}: {problem}; table: and all_tables "
+            "specs take line protocol (a file or generated lines, at least one line), request: "
+            "specs take --requests N >= 1 calls with --concurrency C >= 1, cron: and every: "
+            "specs take --requests N >= 1 runs"
+        )
