@@ -335,3 +335,83 @@ def test_dry_run_errors(real: tuple[Engine, ApiClient, Tokens], path: str,
     response = _admin_post(client, tokens, path, body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
+
+
+# Plugin files and the plugin environment on the real engine
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_create_plugin_file_then_back_a_trigger_with_it(
+        real: tuple[Engine, ApiClient, Tokens], plugin_dir: Path) -> None:
+    engine, client, tokens = real
+    source = "def process_scheduled_call(influxdb3_local, call_time, args=None):\n    pass\n"
+    response = _admin_post(client, tokens, "/api/v3/plugins/files",
+                           {"plugin_name": "team/nightly.py", "content": source})
+    assert response.status_code == 200, response.text
+    assert (plugin_dir / "team" / "nightly.py").read_text() == source
+    engine.create_trigger("mydb", "nightly", plugin_filename="team/nightly.py",
+                          trigger_specification="every:1d")
+
+
+def test_update_plugin_file_by_trigger_name(real: tuple[Engine, ApiClient, Tokens],
+                                            plugin_dir: Path) -> None:
+    engine, client, tokens = real
+    engine.create_trigger("mydb", "t1", plugin_filename="schedule.py",
+                          trigger_specification="every:1h")
+    source = "def process_scheduled_call(influxdb3_local, call_time, args=None):\n    return 1\n"
+    response = client.put("/api/v3/plugins/files", json={"plugin_name": "t1", "content": source},
+                          headers=tokens.header("admin"))
+    assert response.status_code == 200, response.text
+    assert (plugin_dir / "schedule.py").read_text() == source
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("POST", "/api/v3/plugins/files", {"plugin_name": "../escape.py", "content": "x"}, 400,
+         "'..' component"),
+        ("POST", "/api/v3/plugins/files", {"plugin_name": "/etc/escape.py", "content": "x"},
+         400, "absolute path"),
+        ("PUT", "/api/v3/plugins/files", {"plugin_name": "nobody", "content": "x"}, 404,
+         "no trigger has that name"),
+        ("PUT", "/api/v3/plugins/directory", {"plugin_name": "nobody", "files": [
+            {"relative_path": "__init__.py", "content": "x"}]}, 404, "no trigger has that name"),
+        ("PUT", "/api/v3/plugins/directory", {"plugin_name": "t1", "files": [
+            {"relative_path": "__init__.py", "content": "x"}]}, 400, "not a directory"),
+        ("POST", "/api/v3/configure/plugin_environment/install_packages",
+         {"packages": ["--index-url=http://elsewhere"]}, 400, "it is a pip option"),
+        ("POST", "/api/v3/configure/plugin_environment/install_packages", {"packages": []},
+         400, "no packages were given"),
+        ("POST", "/api/v3/configure/plugin_environment/install_requirements",
+         {"requirements_location": "../requirements.txt"}, 400, "'..' component"),
+        ("POST", "/api/v3/configure/plugin_environment/install_requirements",
+         {"requirements_location": "missing.txt"}, 400, "no such file"),
+    ],
+    ids=["file-traversal", "file-absolute", "file-unknown-trigger", "directory-unknown-trigger",
+         "directory-for-file-plugin", "package-option", "no-packages", "requirements-traversal",
+         "requirements-missing"],
+)
+def test_plugin_file_and_environment_errors_change_nothing(
+        real: tuple[Engine, ApiClient, Tokens], plugin_dir: Path, method: str, path: str,
+        body: dict[str, Any], status: int, message: str) -> None:
+    engine, client, tokens = real
+    engine.create_trigger("mydb", "t1", plugin_filename="schedule.py",
+                          trigger_specification="every:1h")
+    before = _tree(plugin_dir.parent)
+    response = client.request(method, path, json=body, headers=tokens.header("admin"))
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert _tree(plugin_dir.parent) == before
+
+
+def test_disabled_package_manager_is_403(plugin_dir: Path) -> None:
+    engine = Engine(write_plugins(plugin_dir), package_manager="disabled")
+    for _, client, tokens in _serve(engine):
+        response = client.post("/api/v3/configure/plugin_environment/install_packages",
+                               json={"packages": ["requests"]}, headers=tokens.header("admin"))
+        assert response.status_code == 403
+        assert "error" in response.json()
