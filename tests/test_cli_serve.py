@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -187,3 +188,36 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch, plugin_dir: P
 )
 def test_parse_bind(text: str, expected: tuple[str, int]) -> None:
     assert parse_bind(text) == expected
+
+
+def test_serve_over_tls(tmp_path: Path, plugin_dir: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60)
+    port = free_port()
+    process = _start(["--plugin-dir", str(plugin_dir), "--data-dir", str(tmp_path / "data"),
+                      "--http-bind", f"127.0.0.1:{port}", "--without-auth",
+                      "--tls-cert", str(cert), "--tls-key", str(key)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"https://127.0.0.1:{port}/health",
+                                     verify=ssl.create_default_context(cafile=str(cert)))
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.05)
+        assert response.text == "OK"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

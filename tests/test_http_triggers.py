@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from http_support import ApiClient, Tokens, served_engine
+from http_support import ApiClient, Tokens, live_server, make_tokens, served_engine, write_plugins
 
 from engine.engine import Engine
+from engine.http import create_app
 
 TRIGGER = "/api/v3/configure/processing_engine_trigger"
 
@@ -262,3 +266,39 @@ def test_other_methods_are_405_json(served: tuple[Engine, ApiClient, Tokens],
     response = client.request(method, TRIGGER, headers=_admin(tokens))
     assert response.status_code == 405
     assert f"method {method} not allowed" in response.json()["error"]
+
+
+SLOW_REQUEST = (
+    "import time\n"
+    "def process_request(influxdb3_local, query_parameters, request_headers, request_body,\n"
+    "                    args=None):\n"
+    "    time.sleep(1.5)\n"
+    "    return 'done'\n")
+
+
+def test_delete_while_running_is_409_unless_forced(plugin_dir: Path) -> None:
+    write_plugins(plugin_dir)
+    (plugin_dir / "slow.py").write_text(SLOW_REQUEST)
+    with Engine(plugin_dir) as engine:
+        engine.create_database("mydb")
+        engine.create_trigger("mydb", "slow", plugin_filename="slow.py",
+                              trigger_specification="request:slow")
+        headers = make_tokens(engine).header("admin")
+        with live_server(create_app(engine)) as url:
+            call = threading.Thread(target=lambda: httpx.get(f"{url}/api/v3/engine/slow",
+                                                             headers=headers, timeout=10))
+            call.start()
+            deadline = time.monotonic() + 5
+            while engine.in_flight("mydb", "slow") == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            params = {"db": "mydb", "trigger_name": "slow"}
+            busy = httpx.delete(f"{url}{TRIGGER}", params=params, headers=headers)
+            assert busy.status_code == 409, busy.text
+            assert "running a plugin call" in busy.json()["error"]
+            started = time.monotonic()
+            forced = httpx.delete(f"{url}{TRIGGER}", params={**params, "force": "true"},
+                                  headers=headers)
+            assert forced.status_code == 200
+            assert time.monotonic() - started < 0.5
+            assert engine.list_triggers() == []
+            call.join(10)
