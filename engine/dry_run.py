@@ -122,40 +122,76 @@ class DryRunner:
     @classmethod
     def of(cls, plugins: PluginSide, storage: Storage, clock: Clock) -> DryRunner:
         """A runner over an engine's plugin side and storage (what `Engine` uses)."""
-        return cls(DryRunServices(
-            loader=plugins.loader, caches=plugins.caches, clock=clock, query=storage.query,
-            has_database=storage.catalog.has_database, schema_of=storage.tables.schema,
-        ))
+        return cls(
+            DryRunServices(
+                loader=plugins.loader,
+                caches=plugins.caches,
+                clock=clock,
+                query=storage.query,
+                has_database=storage.catalog.has_database,
+                schema_of=storage.tables.schema,
+            )
+        )
 
     def test_cache(self, cache_name: str | None = None) -> PluginCache:
         """The cache a dry run with `cache_name` sees (to seed or inspect it)."""
         return self._services.caches.namespace(cache_name or DEFAULT_TEST_CACHE)
 
-    def wal(self, filename: str, *, database: str, input_lp: str | bytes,
-            input_arguments: Mapping[str, str] | None = None,
-            cache_name: str | None = None) -> PluginTestResult:
+    def wal(
+        self,
+        filename: str,
+        *,
+        database: str,
+        input_lp: str | bytes,
+        input_arguments: Mapping[str, str] | None = None,
+        cache_name: str | None = None,
+    ) -> PluginTestResult:
         """Run `process_writes` once over the rows of `input_lp` (see `Engine.test_wal_plugin`)."""
         self._check(filename, database)
-        batches = input_batches(database, input_lp, self._services.clock,
-                                self._services.schema_of)
-        return self.wal_batches(filename, database=database, table_batches=batches,
-                                input_arguments=input_arguments, cache_name=cache_name)
+        batches = input_batches(database, input_lp, self._services.clock, self._services.schema_of)
+        return self.wal_batches(
+            filename,
+            database=database,
+            table_batches=batches,
+            input_arguments=input_arguments,
+            cache_name=cache_name,
+        )
 
-    def wal_batches(self, filename: str, *, database: str, table_batches: list[TableBatch],
-                    input_arguments: Mapping[str, str] | None = None,
-                    cache_name: str | None = None) -> PluginTestResult:
+    def wal_batches(
+        self,
+        filename: str,
+        *,
+        database: str,
+        table_batches: list[TableBatch],
+        input_arguments: Mapping[str, str] | None = None,
+        cache_name: str | None = None,
+    ) -> PluginTestResult:
         """Run `process_writes` once over ready-made table batches."""
         self._check(filename, database)
         call = CallInput(kind=WAL, table_batches=table_batches)
         result = PluginTestResult()
-        self._run(_Call(filename, database, _arguments(input_arguments),
-                        cache_name or DEFAULT_TEST_CACHE, call), result)
+        self._run(
+            _Call(
+                filename,
+                database,
+                _arguments(input_arguments),
+                cache_name or DEFAULT_TEST_CACHE,
+                call,
+            ),
+            result,
+        )
         return result
 
-    def schedule(self, filename: str, *, database: str, schedule: str | None = None,
-                 input_arguments: Mapping[str, str] | None = None,
-                 cache_name: str | None = None,
-                 call_time: datetime | None = None) -> SchedulePluginTestResult:
+    def schedule(
+        self,
+        filename: str,
+        *,
+        database: str,
+        schedule: str | None = None,
+        input_arguments: Mapping[str, str] | None = None,
+        cache_name: str | None = None,
+        call_time: datetime | None = None,
+    ) -> SchedulePluginTestResult:
         """Run `process_scheduled_call` once, for the next tick of `schedule` after now.
 
         Args:
@@ -173,26 +209,51 @@ class DryRunner:
         tick = tick.replace(tzinfo=UTC) if tick.tzinfo is None else tick.astimezone(UTC)
         result = SchedulePluginTestResult(trigger_time=tick)
         call = CallInput(kind=SCHEDULE, scheduled_time=tick)
-        self._run(_Call(filename, database, _arguments(input_arguments),
-                        cache_name or DEFAULT_TEST_CACHE, call), result)
+        self._run(
+            _Call(
+                filename,
+                database,
+                _arguments(input_arguments),
+                cache_name or DEFAULT_TEST_CACHE,
+                call,
+            ),
+            result,
+        )
         return result
 
-    def request(self, filename: str, *, database: str,
-                query_parameters: Mapping[str, str] | None = None,
-                request_headers: Mapping[str, str] | None = None,
-                request_body: str | bytes = b"",
-                input_arguments: Mapping[str, str] | None = None,
-                cache_name: str | None = None) -> RequestPluginTestResult:
+    def request(
+        self,
+        filename: str,
+        *,
+        database: str,
+        query_parameters: Mapping[str, str] | None = None,
+        request_headers: Mapping[str, str] | None = None,
+        request_body: str | bytes = b"",
+        input_arguments: Mapping[str, str] | None = None,
+        cache_name: str | None = None,
+    ) -> RequestPluginTestResult:
         """Run `process_request` once on a described request (see `Engine.test_request_plugin`)."""
         self._check(filename, database)
         body = request_body.encode() if isinstance(request_body, str) else bytes(request_body)
-        headers = {str(k).lower(): str(v) for k, v in (request_headers or {}).items()
-                   if str(k).lower() != "authorization"}
-        call = CallInput(kind=REQUEST, query_parameters=dict(query_parameters or {}),
-                         headers=headers, body=body)
+        headers = {
+            str(k).lower(): str(v)
+            for k, v in (request_headers or {}).items()
+            if str(k).lower() != "authorization"
+        }
+        call = CallInput(
+            kind=REQUEST, query_parameters=dict(query_parameters or {}), headers=headers, body=body
+        )
         result = RequestPluginTestResult()
-        outcome = self._run(_Call(filename, database, _arguments(input_arguments),
-                                  cache_name or DEFAULT_TEST_CACHE, call), result)
+        outcome = self._run(
+            _Call(
+                filename,
+                database,
+                _arguments(input_arguments),
+                cache_name or DEFAULT_TEST_CACHE,
+                call,
+            ),
+            result,
+        )
         result.response = _response(outcome, result)
         return result
 
@@ -223,21 +284,37 @@ class DryRunner:
         cache = services.caches.namespace(run.cache_name)
 
         def make_api() -> PluginAPI:
-            host = PluginHost(query=services.query, write=_capture_only, clock=services.clock,
-                              log=observability.log, sweep_cache=services.caches.maybe_sweep)
-            apis.append(PluginAPI(host, database=run.database, trigger_name=DRY_RUN_TRIGGER,
-                                  cache=cache))
+            host = PluginHost(
+                query=services.query,
+                write=_capture_only,
+                clock=services.clock,
+                log=observability.log,
+                sweep_cache=services.caches.maybe_sweep,
+            )
+            apis.append(
+                PluginAPI(host, database=run.database, trigger_name=DRY_RUN_TRIGGER, cache=cache)
+            )
             return apis[-1]
 
         def load_function(name: str) -> Callable[..., Any] | None:
             return loader.load(key, run.filename).function(name)
 
         runtime = TriggerRuntime(
-            TriggerConfig(database=run.database, name=DRY_RUN_TRIGGER, kind=run.call.kind,
-                          arguments=run.arguments),
-            RuntimeServices(clock=services.clock, observability=observability,
-                            load_function=load_function, make_api=make_api,
-                            apply_writes=_count_lines, disable=_never_disabled, pool=None),
+            TriggerConfig(
+                database=run.database,
+                name=DRY_RUN_TRIGGER,
+                kind=run.call.kind,
+                arguments=run.arguments,
+            ),
+            RuntimeServices(
+                clock=services.clock,
+                observability=observability,
+                load_function=load_function,
+                make_api=make_api,
+                apply_writes=_count_lines,
+                disable=_never_disabled,
+                pool=None,
+            ),
         )
         try:
             outcome = runtime.execute(run.call)
@@ -265,8 +342,9 @@ def parse_test_schedule(schedule: str | None) -> TriggerSpec:
     return spec
 
 
-def input_batches(database: str, input_lp: str | bytes, clock: Clock,
-                  schema_of: SchemaLookup | None = None) -> list[TableBatch]:
+def input_batches(
+    database: str, input_lp: str | bytes, clock: Clock, schema_of: SchemaLookup | None = None
+) -> list[TableBatch]:
     """The `table_batches` a WAL plugin gets for `input_lp` (nanosecond timestamps).
 
     The lines are checked as a write to `database` would be (against its live tables when
@@ -284,16 +362,19 @@ def input_batches(database: str, input_lp: str | bytes, clock: Clock,
         first = checked.errors[0]
         raise InvalidTestInput(
             f"line {first.line_number}: {first.message} ({len(checked.errors)} bad line(s); "
-            f"line: {first.original_line!r})")
+            f"line: {first.original_line!r})"
+        )
     flush = WalFlush(0, {database: checked.tables})
     return [
         TableBatch(name, table, lambda name=name: flush.rows(database, name))  # type: ignore[misc]
-        for name, table in flush.tables(database).items() if table.num_rows
+        for name, table in flush.tables(database).items()
+        if table.num_rows
     ]
 
 
-def write_errors(database_writes: Mapping[str, list[str]],
-                 schema_of: SchemaLookup | None = None) -> list[str]:
+def write_errors(
+    database_writes: Mapping[str, list[str]], schema_of: SchemaLookup | None = None
+) -> list[str]:
     """Check captured writes as the engine would apply them: the first bad line of each database.
 
     Returns:
@@ -314,12 +395,17 @@ def write_errors(database_writes: Mapping[str, list[str]],
             first = checked.errors[0]
             problems.append(
                 f"line protocol parse error on write to db {db}: line {first.line_number}: "
-                f"{first.message}: {first.original_line!r}")
+                f"{first.message}: {first.original_line!r}"
+            )
     return problems
 
 
-def _fill(result: PluginTestResult, outcome: CallOutcome, api: PluginAPI | None,
-          observability: Observability) -> None:
+def _fill(
+    result: PluginTestResult,
+    outcome: CallOutcome,
+    api: PluginAPI | None,
+    observability: Observability,
+) -> None:
     result.log_lines = [format_log_line(e.level, e.message) for e in observability.logs()]
     if api is not None:
         if not outcome.ok:
@@ -392,7 +478,8 @@ def _arguments(arguments: Mapping[str, str] | None) -> dict[str, str] | None:
     for key, value in arguments.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TriggerArgumentsError(
-                f"input_arguments must map strings to strings, got {key!r}: {value!r}")
+                f"input_arguments must map strings to strings, got {key!r}: {value!r}"
+            )
     return dict(arguments)
 
 

@@ -113,8 +113,11 @@ def response_dict(response: Response) -> dict[str, Any]:
         encoded = None
     except UnicodeDecodeError:
         text, encoded = None, base64.b64encode(response.body).decode("ascii")
-    shown: dict[str, Any] = {"status": response.status, "headers": dict(response.headers),
-                             "body": text}
+    shown: dict[str, Any] = {
+        "status": response.status,
+        "headers": dict(response.headers),
+        "body": text,
+    }
     if encoded is not None:
         shown["body_base64"] = encoded
     return shown

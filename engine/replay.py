@@ -72,10 +72,16 @@ def split_lp(text: str | bytes, batch_lines: int = DEFAULT_BATCH_LINES) -> Itera
         yield "\n".join(chunk) + "\n"
 
 
-def replay_lp(runner: DryRunner, filename: str, *, database: str, lp: str | bytes,
-              batch_lines: int = DEFAULT_BATCH_LINES,
-              input_arguments: Mapping[str, str] | None = None,
-              cache_name: str | None = None) -> list[PluginTestResult]:
+def replay_lp(
+    runner: DryRunner,
+    filename: str,
+    *,
+    database: str,
+    lp: str | bytes,
+    batch_lines: int = DEFAULT_BATCH_LINES,
+    input_arguments: Mapping[str, str] | None = None,
+    cache_name: str | None = None,
+) -> list[PluginTestResult]:
     """Dry-run a WAL plugin over recorded line protocol, one call per batch of lines.
 
     Every call shares the test cache `cache_name`, so plugin state carries from batch to batch
@@ -85,8 +91,13 @@ def replay_lp(runner: DryRunner, filename: str, *, database: str, lp: str | byte
         One result per batch, in order.
     """
     return [
-        runner.wal(filename, database=database, input_lp=chunk,
-                   input_arguments=input_arguments, cache_name=cache_name)
+        runner.wal(
+            filename,
+            database=database,
+            input_lp=chunk,
+            input_arguments=input_arguments,
+            cache_name=cache_name,
+        )
         for chunk in split_lp(lp, batch_lines)
     ]
 
@@ -119,8 +130,12 @@ class ReplayResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        return {"batches": self.batches, "rows": self.rows, "errors": self.errors,
-                "database_writes": {db: list(lines) for db, lines in self.writes.items()}}
+        return {
+            "batches": self.batches,
+            "rows": self.rows,
+            "errors": self.errors,
+            "database_writes": {db: list(lines) for db, lines in self.writes.items()},
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,12 +165,27 @@ class StoredReplay:
     @classmethod
     def of(cls, plugins: PluginSide, storage: Storage, clock: Clock) -> StoredReplay:
         """A replayer over an engine's plugin side and storage (what `Engine.replay` uses)."""
-        return cls(_Parts(catalog=storage.catalog, storage=storage, loader=plugins.loader,
-                          caches=plugins.caches, observability=plugins.observability,
-                          clock=clock))
+        return cls(
+            _Parts(
+                catalog=storage.catalog,
+                storage=storage,
+                loader=plugins.loader,
+                caches=plugins.caches,
+                observability=plugins.observability,
+                clock=clock,
+            )
+        )
 
-    def run(self, db: str, trigger_name: str, start: TimeBound, end: TimeBound, *,
-            batch_rows: int = DEFAULT_BATCH_ROWS, apply_writes: bool = True) -> ReplayResult:
+    def run(
+        self,
+        db: str,
+        trigger_name: str,
+        start: TimeBound,
+        end: TimeBound,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        apply_writes: bool = True,
+    ) -> ReplayResult:
         """Replay `[start, end)` of `db` through the WAL trigger `trigger_name`.
 
         Raises:
@@ -196,8 +226,10 @@ class StoredReplay:
         names = storage.tables.tables(db)
         if table_name is not None:
             names = [name for name in names if name == table_name]
-        sql = ('SELECT * FROM "{}" WHERE time >= to_timestamp_nanos($low) '
-               'AND time < to_timestamp_nanos($high) ORDER BY time')
+        sql = (
+            'SELECT * FROM "{}" WHERE time >= to_timestamp_nanos($low) '
+            "AND time < to_timestamp_nanos($high) ORDER BY time"
+        )
         tables = {}
         for name in names:
             quoted = name.replace('"', '""')
@@ -206,8 +238,9 @@ class StoredReplay:
                 tables[name] = table
         return tables
 
-    def _runtime(self, definition: TriggerDefinition, key: str, apply_writes: bool,
-                 apis: list[PluginAPI]) -> TriggerRuntime:
+    def _runtime(
+        self, definition: TriggerDefinition, key: str, apply_writes: bool, apis: list[PluginAPI]
+    ) -> TriggerRuntime:
         parts = self._parts
         loader = parts.loader
         assert loader is not None  # run() refused an engine without a plugin directory
@@ -215,14 +248,26 @@ class StoredReplay:
 
         def write_now(target: str, text: str, no_sync: bool) -> None:
             if apply_writes:
-                parts.storage.write(target, text, precision="ns", accept_partial=False,
-                                    no_sync=no_sync)
+                parts.storage.write(
+                    target, text, precision="ns", accept_partial=False, no_sync=no_sync
+                )
 
         def make_api() -> PluginAPI:
-            host = PluginHost(query=parts.storage.query, write=write_now, clock=parts.clock,
-                              log=parts.observability.log, sweep_cache=parts.caches.maybe_sweep)
-            apis.append(PluginAPI(host, database=db, trigger_name=trigger_name,
-                                  cache=parts.caches.for_trigger(db, trigger_name)))
+            host = PluginHost(
+                query=parts.storage.query,
+                write=write_now,
+                clock=parts.clock,
+                log=parts.observability.log,
+                sweep_cache=parts.caches.maybe_sweep,
+            )
+            apis.append(
+                PluginAPI(
+                    host,
+                    database=db,
+                    trigger_name=trigger_name,
+                    cache=parts.caches.for_trigger(db, trigger_name),
+                )
+            )
             return apis[-1]
 
         def apply(pending: Mapping[str, list[str]]) -> int:
@@ -239,10 +284,17 @@ class StoredReplay:
             return plugin.function(name)
 
         services = RuntimeServices(
-            clock=parts.clock, observability=parts.observability, load_function=load_function,
-            make_api=make_api, apply_writes=apply, disable=_keep_enabled, pool=None)
-        config = TriggerConfig(database=db, name=trigger_name, kind=WAL,
-                               arguments=definition.trigger_arguments)
+            clock=parts.clock,
+            observability=parts.observability,
+            load_function=load_function,
+            make_api=make_api,
+            apply_writes=apply,
+            disable=_keep_enabled,
+            pool=None,
+        )
+        config = TriggerConfig(
+            database=db, name=trigger_name, kind=WAL, arguments=definition.trigger_arguments
+        )
         return TriggerRuntime(config, services)
 
 
@@ -268,8 +320,9 @@ def _bound(value: TimeBound, default: int) -> int:
         delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"a replay bound must be a datetime, int nanoseconds or None, got "
-                        f"{value!r}")
+        raise TypeError(
+            f"a replay bound must be a datetime, int nanoseconds or None, got {value!r}"
+        )
     return value
 
 
@@ -297,8 +350,9 @@ def _cut_points(tables: Mapping[str, pa.Table], batch_rows: int) -> list[int]:
     return cuts
 
 
-def _batches(db: str, tables: Mapping[str, pa.Table],
-             batch_rows: int) -> Iterator[list[TableBatch]]:
+def _batches(
+    db: str, tables: Mapping[str, pa.Table], batch_rows: int
+) -> Iterator[list[TableBatch]]:
     cuts = _cut_points(tables, batch_rows)
     for index, low in enumerate(cuts):
         high = cuts[index + 1] if index + 1 < len(cuts) else None

@@ -49,10 +49,16 @@ class PluginHarness:
             assert result.lines_for("test_db") == ["alerts,host=a level=\\"high\\""]
     """
 
-    def __init__(self, plugin_dir: str | os.PathLike[str] | None = None, *,
-                 engine: Engine | None = None, clock: Clock | None = None,
-                 database: str = DEFAULT_DATABASE, apply_writes: bool = False,
-                 cache_name: str = HARNESS_CACHE) -> None:
+    def __init__(
+        self,
+        plugin_dir: str | os.PathLike[str] | None = None,
+        *,
+        engine: Engine | None = None,
+        clock: Clock | None = None,
+        database: str = DEFAULT_DATABASE,
+        apply_writes: bool = False,
+        cache_name: str = HARNESS_CACHE,
+    ) -> None:
         """Start a harness.
 
         Args:
@@ -65,8 +71,12 @@ class PluginHarness:
             cache_name: The test cache namespace the runs share.
         """
         if engine is None:
-            engine = Engine(plugin_dir, background=False, watch_plugins=False,
-                            clock=clock if clock is not None else ManualClock(DEFAULT_START))
+            engine = Engine(
+                plugin_dir,
+                background=False,
+                watch_plugins=False,
+                clock=clock if clock is not None else ManualClock(DEFAULT_START),
+            )
             self._owns_engine = True
         else:
             self._owns_engine = False
@@ -81,28 +91,37 @@ class PluginHarness:
         if database not in engine.list_databases():
             engine.create_database(database)
         self._caches = CacheStore(self.clock)
-        self._runner = DryRunner(DryRunServices(
-            loader=PluginLoader(self.plugin_dir, builtins=PLUGIN_BUILTINS, clock=self.clock)
-            if self.plugin_dir is not None else None,
-            caches=self._caches, clock=self.clock, query=engine.query,
-            has_database=lambda db: db in engine.list_databases(),
-        ))
+        self._runner = DryRunner(
+            DryRunServices(
+                loader=PluginLoader(self.plugin_dir, builtins=PLUGIN_BUILTINS, clock=self.clock)
+                if self.plugin_dir is not None
+                else None,
+                caches=self._caches,
+                clock=self.clock,
+                query=engine.query,
+                has_database=lambda db: db in engine.list_databases(),
+            )
+        )
 
     # --- fixture data and time ---------------------------------------------------------------
 
-    def write_lp(self, lp: str | bytes, *, database: str | None = None,
-                 precision: str = "auto") -> WriteResult:
+    def write_lp(
+        self, lp: str | bytes, *, database: str | None = None, precision: str = "auto"
+    ) -> WriteResult:
         """Write fixture data (line protocol) for plugins' queries to find."""
-        return self.engine.write_lp(database or self.database, lp, precision=precision,
-                                    accept_partial=False)
+        return self.engine.write_lp(
+            database or self.database, lp, precision=precision, accept_partial=False
+        )
 
-    def load_fixture(self, path: str | os.PathLike[str], *, database: str | None = None,
-                     precision: str = "auto") -> WriteResult:
+    def load_fixture(
+        self, path: str | os.PathLike[str], *, database: str | None = None, precision: str = "auto"
+    ) -> WriteResult:
         """Write a line-protocol file as fixture data."""
         return self.write_lp(Path(path).read_bytes(), database=database, precision=precision)
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None, *,
-              database: str | None = None) -> list[dict[str, Any]]:
+    def query(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, database: str | None = None
+    ) -> list[dict[str, Any]]:
         """Run SQL over the engine's data."""
         return self.engine.query(database or self.database, sql, params)
 
@@ -120,23 +139,40 @@ class PluginHarness:
 
     # --- runs --------------------------------------------------------------------------------
 
-    def run_wal(self, filename: str, input_lp: str | bytes, *, args: Args = None,
-                database: str | None = None, check: bool = True) -> PluginTestResult:
+    def run_wal(
+        self,
+        filename: str,
+        input_lp: str | bytes,
+        *,
+        args: Args = None,
+        database: str | None = None,
+        check: bool = True,
+    ) -> PluginTestResult:
         """Call `process_writes` once with the rows of `input_lp` (nanosecond timestamps; a
         line without one gets the clock's time).
 
         Raises:
             PluginRunFailed: The plugin failed or wrote bad lines (unless `check=False`).
         """
-        result = self._runner.wal(filename, database=database or self.database,
-                                  input_lp=input_lp, input_arguments=args,
-                                  cache_name=self.cache_name)
+        result = self._runner.wal(
+            filename,
+            database=database or self.database,
+            input_lp=input_lp,
+            input_arguments=args,
+            cache_name=self.cache_name,
+        )
         return self._finish(filename, result, check)
 
-    def run_schedule(self, filename: str, *, call_time: datetime | None = None,
-                     schedule: str | None = None, args: Args = None,
-                     database: str | None = None,
-                     check: bool = True) -> SchedulePluginTestResult:
+    def run_schedule(
+        self,
+        filename: str,
+        *,
+        call_time: datetime | None = None,
+        schedule: str | None = None,
+        args: Args = None,
+        database: str | None = None,
+        check: bool = True,
+    ) -> SchedulePluginTestResult:
         """Call `process_scheduled_call` once, for `call_time` or the next tick of `schedule`.
 
         Args:
@@ -148,30 +184,56 @@ class PluginHarness:
             database: The plugin's database (default the harness's).
             check: Raise `PluginRunFailed` when the run failed.
         """
-        result = self._runner.schedule(filename, database=database or self.database,
-                                       schedule=schedule, input_arguments=args,
-                                       cache_name=self.cache_name, call_time=call_time)
+        result = self._runner.schedule(
+            filename,
+            database=database or self.database,
+            schedule=schedule,
+            input_arguments=args,
+            cache_name=self.cache_name,
+            call_time=call_time,
+        )
         return self._finish(filename, result, check)
 
-    def run_request(self, filename: str, *, query_params: Mapping[str, str] | None = None,
-                    headers: Mapping[str, str] | None = None, body: str | bytes = b"",
-                    args: Args = None, database: str | None = None,
-                    check: bool = True) -> RequestPluginTestResult:
+    def run_request(
+        self,
+        filename: str,
+        *,
+        query_params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: str | bytes = b"",
+        args: Args = None,
+        database: str | None = None,
+        check: bool = True,
+    ) -> RequestPluginTestResult:
         """Call `process_request` once; `result.response` is the HTTP answer it makes."""
-        result = self._runner.request(filename, database=database or self.database,
-                                      query_parameters=query_params, request_headers=headers,
-                                      request_body=body, input_arguments=args,
-                                      cache_name=self.cache_name)
+        result = self._runner.request(
+            filename,
+            database=database or self.database,
+            query_parameters=query_params,
+            request_headers=headers,
+            request_body=body,
+            input_arguments=args,
+            cache_name=self.cache_name,
+        )
         return self._finish(filename, result, check)
 
-    def replay(self, filename: str, lp: str | bytes | os.PathLike[str], *,
-               batch_lines: int = DEFAULT_BATCH_LINES, args: Args = None,
-               database: str | None = None, check: bool = True) -> list[PluginTestResult]:
+    def replay(
+        self,
+        filename: str,
+        lp: str | bytes | os.PathLike[str],
+        *,
+        batch_lines: int = DEFAULT_BATCH_LINES,
+        args: Args = None,
+        database: str | None = None,
+        check: bool = True,
+    ) -> list[PluginTestResult]:
         """Run a WAL plugin over recorded line protocol (text, or a file path), one call per
         `batch_lines` lines, as successive WAL flushes would."""
         data = Path(lp).read_bytes() if isinstance(lp, os.PathLike) else lp
-        return [self.run_wal(filename, chunk, args=args, database=database, check=check)
-                for chunk in split_lp(data, batch_lines)]
+        return [
+            self.run_wal(filename, chunk, args=args, database=database, check=check)
+            for chunk in split_lp(data, batch_lines)
+        ]
 
     # --- what all runs did -------------------------------------------------------------------
 
@@ -197,8 +259,12 @@ class PluginHarness:
     def __enter__(self) -> PluginHarness:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def _finish(self, filename: str, result: _R, check: bool) -> _R:

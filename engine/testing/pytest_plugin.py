@@ -35,18 +35,24 @@ INI_PLUGIN_DIR = "processing_engine_plugin_dir"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ini option naming the plugin directory."""
-    parser.addini(INI_PLUGIN_DIR, "directory holding the plugins under test, relative to the "
-                  "ini file (default: the rootdir)", default="")
+    parser.addini(
+        INI_PLUGIN_DIR,
+        "directory holding the plugins under test, relative to the ini file (default: the rootdir)",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the plugin's markers."""
     config.addinivalue_line(
-        "markers", "plugin_dir(path): the plugin directory for this test (relative to the test "
-        "file)")
+        "markers",
+        "plugin_dir(path): the plugin directory for this test (relative to the test file)",
+    )
     config.addinivalue_line(
-        "markers", "plugin_harness(**options): keyword arguments for the plugin_harness fixture "
-        "(database, apply_writes, cache_name)")
+        "markers",
+        "plugin_harness(**options): keyword arguments for the plugin_harness fixture "
+        "(database, apply_writes, cache_name)",
+    )
 
 
 @pytest.fixture
@@ -101,8 +107,9 @@ def plugin_harness(request: pytest.FixtureRequest, engine: Engine) -> Iterator[P
 
 
 @pytest.fixture
-def make_plugin_harness(plugin_dir: Path,
-                        manual_clock: ManualClock) -> Iterator[Callable[..., PluginHarness]]:
+def make_plugin_harness(
+    plugin_dir: Path, manual_clock: ManualClock
+) -> Iterator[Callable[..., PluginHarness]]:
     """A factory of harnesses: `make_plugin_harness(plugin_dir=..., database=..., ...)`."""
     from .harness import PluginHarness
 
