@@ -749,3 +749,12 @@ class BenchLoadMismatch(EngineError, ValueError):
             "specs take --requests N >= 1 calls with --concurrency C >= 1, cron: and every: "
             "specs take --requests N >= 1 runs"
         )
+
+
+class InvalidServerOption(EngineError, ValueError):
+    """An HTTP server option (`create_app` argument or `serve` flag) has a bad value."""
+
+    def __init__(self, option: str, value: object, expected: str) -> None:
+        self.option = option
+        self.value = value
+        super().__init__(f"invalid {option} {value!r}: expected {expected}")
