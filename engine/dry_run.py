@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
-import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import ingest
 from .batches import TableBatch
 from .cache import CacheStore, PluginCache
-from .clock import Clock, now_ns
+from .clock import Clock
+from .dry_run_io import (
+    DEFAULT_TEST_SCHEDULE,
+    SchemaLookup,
+    input_batches,
+    parse_test_schedule,
+    plugin_traceback,
+    write_errors,
+)
 from .dry_run_results import (
     PluginTestResult,
     RequestPluginTestResult,
@@ -22,8 +26,6 @@ from .dry_run_results import (
 )
 from .errors import (
     DatabaseNotFound,
-    InvalidName,
-    InvalidTestInput,
     NoPluginDirectory,
     TriggerArgumentsError,
     TriggerSpecError,
@@ -44,15 +46,10 @@ from .runtime import (
     TriggerConfig,
     TriggerRuntime,
 )
-from .schema import TableSchema
-from .spec import TriggerSpec
-from .wal import WalFlush
 
 if TYPE_CHECKING:
     from .plugin_side import PluginSide
     from .storage import Storage
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_TEST_CACHE",
@@ -62,21 +59,18 @@ __all__ = [
     "DryRunner",
     "input_batches",
     "parse_test_schedule",
+    "plugin_traceback",
     "write_errors",
 ]
 
 #: The test cache namespace used when a dry run names none (as on the reference server).
 DEFAULT_TEST_CACHE = "_shared_test"
-#: The schedule of a schedule dry run that names none: every second.
-DEFAULT_TEST_SCHEDULE = "* * * * * *"
 #: The trigger name a dry run's log records carry.
 DRY_RUN_TRIGGER = "dry-run"
 
 QueryCallback = Callable[[str, str, dict[str, Any] | None], list[dict[str, Any]]]
-SchemaLookup = Callable[[str, str], TableSchema | None]
 
 _run_numbers = itertools.count(1)
-_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -327,79 +321,6 @@ class DryRunner:
         return outcome
 
 
-def parse_test_schedule(schedule: str | None) -> TriggerSpec:
-    """A dry run's schedule: a bare cron expression, `cron:EXPR` or `every:DURATION`.
-
-    Raises:
-        TriggerSpecError: The text is none of those (or names a non-schedule trigger kind).
-    """
-    text = (schedule or DEFAULT_TEST_SCHEDULE).strip()
-    if not text.startswith(("cron:", "every:")):
-        text = f"cron:{text}"
-    spec = TriggerSpec.parse(text)
-    if not spec.is_schedule:
-        raise TriggerSpecError(text, "a schedule test needs a cron expression or every:DURATION")
-    return spec
-
-
-def input_batches(
-    database: str, input_lp: str | bytes, clock: Clock, schema_of: SchemaLookup | None = None
-) -> list[TableBatch]:
-    """The `table_batches` a WAL plugin gets for `input_lp` (nanosecond timestamps).
-
-    The lines are checked as a write to `database` would be (against its live tables when
-    `schema_of` is given), but nothing is stored.
-
-    Raises:
-        InvalidTestInput: The input holds no lines, or a line is bad (every line must be valid).
-    """
-    parsed = ingest.parse(input_lp, precision="ns", default_time=now_ns(clock))
-    lookup = schema_of or _no_schema
-    checked = ingest.check(input_lp, parsed, lambda table: lookup(database, table))
-    if checked.lines == 0:
-        raise InvalidTestInput("it holds no lines (empty, blank or comments only)")
-    if checked.errors:
-        first = checked.errors[0]
-        raise InvalidTestInput(
-            f"line {first.line_number}: {first.message} ({len(checked.errors)} bad line(s); "
-            f"line: {first.original_line!r})"
-        )
-    flush = WalFlush(0, {database: checked.tables})
-    return [
-        TableBatch(name, table, lambda name=name: flush.rows(database, name))  # type: ignore[misc]
-        for name, table in flush.tables(database).items()
-        if table.num_rows
-    ]
-
-
-def write_errors(
-    database_writes: Mapping[str, list[str]], schema_of: SchemaLookup | None = None
-) -> list[str]:
-    """Check captured writes as the engine would apply them: the first bad line of each database.
-
-    Returns:
-        One message per database whose name is invalid or whose lines would be refused.
-    """
-    problems: list[str] = []
-    lookup = schema_of or _no_schema
-    for db, lines in database_writes.items():
-        try:
-            validate_database_name(db)
-        except InvalidName as exc:
-            problems.append(f"database name {db} is invalid: {exc.reason}")
-            continue
-        text = "\n".join(lines)
-        parsed = ingest.parse(text, precision="ns", default_time=0)
-        checked = ingest.check(text, parsed, functools.partial(lookup, db))
-        if checked.errors:
-            first = checked.errors[0]
-            problems.append(
-                f"line protocol parse error on write to db {db}: line {first.line_number}: "
-                f"{first.message}: {first.original_line!r}"
-            )
-    return problems
-
-
 def _fill(
     result: PluginTestResult,
     outcome: CallOutcome,
@@ -418,37 +339,6 @@ def _fill(
     result.traceback = plugin_traceback(outcome.traceback) if outcome.traceback else None
     message = f"error executing plugin: {result.error}"
     result.errors.append(f"{message}\n{result.traceback}" if result.traceback else message)
-
-
-def plugin_traceback(text: str) -> str:
-    """A traceback without the engine's own frames above the plugin's first frame.
-
-    A part of a chained traceback that has no plugin frame is kept whole.
-    """
-    lines = text.splitlines(keepends=True)
-    out: list[str] = []
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        out.append(line)
-        index += 1
-        if not line.startswith("Traceback (most recent call last):"):
-            continue
-        first_plugin = _first_plugin_frame(lines, index)
-        if first_plugin is not None:
-            index = first_plugin
-    return "".join(out)
-
-
-def _first_plugin_frame(lines: list[str], start: int) -> int | None:
-    for index in range(start, len(lines)):
-        line = lines[index]
-        if line.startswith('  File "'):
-            if not line.startswith(f'  File "{_ENGINE_DIR}'):
-                return index
-        elif not line.startswith("    "):
-            return None  # the block ended (the exception line) without a plugin frame
-    return None
 
 
 class _CapturedLogs(Observability):
@@ -493,7 +383,3 @@ def _count_lines(pending: Mapping[str, list[str]]) -> int:
 
 def _never_disabled(reason: str) -> None:
     """A dry run has no trigger to disable."""
-
-
-def _no_schema(db: str, table: str) -> TableSchema | None:
-    return None
