@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -16,7 +17,8 @@ import pytest
 from http_support import free_port, write_plugins
 
 from engine.cli import build_parser
-from engine.cli.serve import ServeConfig, UsageError, parse_bind
+from engine.cli.serve import ServeConfig, parse_bind
+from engine.errors import InvalidServerOption
 
 
 def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -133,21 +135,21 @@ def test_without_auth_from_environment(tmp_path: Path, plugin_dir: Path) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--http-bind", "nonsense"], "--http-bind must be HOST:PORT"),
-        (["--http-bind", "127.0.0.1:70000"], "--http-bind must be HOST:PORT"),
-        (["--plugin-dir", "/definitely/not/here"], "is not an existing directory"),
-        (["--wal-flush-interval", "0s"], "longer than zero"),
-        (["--wal-flush-interval", "soon"], "--wal-flush-interval"),
-        (["--max-http-request-size", "-5"], "--max-http-request-size"),
-        (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key must be given together"),
-        (["--log-filter", "loud"], "--log-filter"),
+        (["--http-bind", "nonsense"], "invalid --http-bind 'nonsense': expected HOST:PORT"),
+        (["--http-bind", "127.0.0.1:70000"], "port 1-65535"),
+        (["--plugin-dir", "/definitely/not/here"], "expected an existing directory"),
+        (["--wal-flush-interval", "0s"], "invalid --wal-flush-interval '0s'"),
+        (["--wal-flush-interval", "soon"], "longer than zero"),
+        (["--max-http-request-size", "-5"], "invalid --max-http-request-size '-5'"),
+        (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key together"),
+        (["--log-filter", "loud"], "invalid --log-filter 'loud'"),
     ],
     ids=["bind-no-port", "bind-port-range", "missing-plugin-dir", "zero-flush", "bad-flush",
          "negative-size", "cert-without-key", "bad-log-level"],
 )
 def test_bad_options_are_usage_errors(args: list[str], message: str) -> None:
     parsed = build_parser().parse_args(["serve", *args])
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(InvalidServerOption, match=re.escape(message)):
         ServeConfig.from_args(parsed)
 
 
@@ -157,7 +159,7 @@ def test_bad_option_exits_2_without_starting(tmp_path: Path) -> None:
          "--data-dir", str(tmp_path / "d")],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "--http-bind must be HOST:PORT" in result.stderr
+    assert "invalid --http-bind 'x': expected HOST:PORT" in result.stderr
     assert not (tmp_path / "d").exists()
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from engine import __version__
 from engine.engine import Engine
+from engine.errors import InvalidServerOption
 from engine.http import all_routes, create_app
 from engine.http.context import EdgeContext
 from engine.http.openapi import openapi_document
@@ -127,3 +128,10 @@ def test_mounted_app_checks_tokens_on_its_own_paths(plugin_dir: Path) -> None:
             allowed = client.get("/influx/api/v3/configure/database",
                                  headers=tokens.header("admin"))
             assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True], ids=["zero", "negative", "float", "bool"])
+def test_create_app_refuses_a_bad_size_limit(plugin_dir: Path, size: object) -> None:
+    with Engine(plugin_dir) as engine, pytest.raises(InvalidServerOption,
+                                                    match="max_request_size"):
+        create_app(engine, max_request_size=size)  # type: ignore[arg-type]

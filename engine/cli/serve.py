@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from ..durations import parse_duration
-from ..errors import EngineError
+from ..errors import EngineError, InvalidServerOption
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 
-class UsageError(Exception):
-    """A serve option has a bad value (reported, exit status 2)."""
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServeConfig:
     """The validated settings of one `serve` run."""
@@ -70,14 +66,20 @@ class ServeConfig:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
-        """Check the parsed options (UsageError names the bad one)."""
+        """Check the parsed options.
+
+        Raises:
+            InvalidServerOption: An option has a bad value (the message names it).
+        """
         host, port = parse_bind(args.http_bind)
         if (args.tls_cert is None) != (args.tls_key is None):
-            raise UsageError("--tls-cert and --tls-key must be given together")
+            given = "--tls-cert" if args.tls_key is None else "--tls-key"
+            raise InvalidServerOption(given, args.tls_cert or args.tls_key,
+                                      "--tls-cert and --tls-key together")
         level = args.log_filter.strip().lower()
         if level not in ("debug", "info", "warning", "error"):
-            raise UsageError(f"--log-filter must be debug, info, warning or error, got "
-                             f"{args.log_filter!r}")
+            raise InvalidServerOption("--log-filter", args.log_filter,
+                                      "debug, info, warning or error")
         return cls(
             plugin_dir=_existing_dir(args.plugin_dir, "--plugin-dir"),
             data_dir=Path(args.data_dir),
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until a stop signal; 0 after a graceful stop, 2 for bad options or start-up."""
     try:
         config = ServeConfig.from_args(args)
-    except UsageError as error:
+    except InvalidServerOption as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=config.log_level.upper(),
@@ -189,7 +191,7 @@ def parse_bind(text: str) -> tuple[str, int]:
     """Split `HOST:PORT` (IPv6 as `[::1]:8181`)."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--http-bind must be HOST:PORT with a port 1-65535, got {text!r}")
+        raise InvalidServerOption("--http-bind", text, "HOST:PORT with a port 1-65535")
     return host.strip("[]"), int(port)
 
 
@@ -198,17 +200,18 @@ def _existing_dir(value: str | None, flag: str) -> Path | None:
         return None
     path = Path(value)
     if not path.is_dir():
-        raise UsageError(f"{flag} {value!r} is not an existing directory")
+        raise InvalidServerOption(flag, value, "an existing directory")
     return path
 
 
 def _interval(text: str) -> float:
+    expected = "a duration longer than zero (1s, 0.5s, 1m) or a number of seconds"
     try:
         seconds = float(text) if _is_number(text) else parse_duration(text)
-    except EngineError as error:
-        raise UsageError(f"--wal-flush-interval: {error}") from None
+    except EngineError:
+        raise InvalidServerOption("--wal-flush-interval", text, expected) from None
     if not seconds > 0:
-        raise UsageError(f"--wal-flush-interval must be longer than zero, got {text!r}")
+        raise InvalidServerOption("--wal-flush-interval", text, expected)
     return seconds
 
 
@@ -222,5 +225,5 @@ def _is_number(text: str) -> bool:
 
 def _positive_int(text: str, flag: str) -> int:
     if not str(text).isdigit() or int(text) <= 0:
-        raise UsageError(f"{flag} must be a whole number of bytes > 0, got {text!r}")
+        raise InvalidServerOption(flag, text, "a whole number of bytes > 0")
     return int(text)

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from ..errors import EngineError
+from ..errors import EngineError, InvalidServerOption
 from ..tokens import TokenStore
 from .auth import AuthMiddleware
 from .context import DEFAULT_MAX_REQUEST_SIZE, EdgeContext
@@ -52,10 +52,14 @@ def create_app(
 
     Returns:
         The Starlette application.
+
+    Raises:
+        InvalidServerOption: `max_request_size` is not a whole number of bytes > 0.
     """
-    if max_request_size <= 0:
-        raise ValueError(f"max_request_size must be a positive number of bytes, got "
-                         f"{max_request_size!r}")
+    if isinstance(max_request_size, bool) or not isinstance(max_request_size, int) or (
+            max_request_size <= 0):
+        raise InvalidServerOption("max_request_size", max_request_size,
+                                  "a whole number of bytes > 0")
     store = (tokens if tokens is not None else TokenStore(engine.catalog)) if auth else None
     ctx = EdgeContext(engine=engine, tokens=store, max_request_size=max_request_size)
 

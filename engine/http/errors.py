@@ -39,6 +39,7 @@ STATUS_BY_ERROR: dict[type[e.EngineError], int] = {
     e.InvalidTokenPermission: 400,
     e.UnknownEngineOption: 400,
     e.InvalidEngineOption: 400,
+    e.InvalidServerOption: 400,
     e.NotAScheduleTrigger: 400,
     e.NotAWalTrigger: 400,
     e.InvalidReplayRange: 400,
