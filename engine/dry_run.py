@@ -127,10 +127,6 @@ class DryRunner:
             )
         )
 
-    def test_cache(self, cache_name: str | None = None) -> PluginCache:
-        """The cache a dry run with `cache_name` sees (to seed or inspect it)."""
-        return self._services.caches.namespace(cache_name or DEFAULT_TEST_CACHE)
-
     def wal(
         self,
         filename: str,
@@ -276,15 +272,38 @@ class DryRunner:
         observability = _CapturedLogs()
         apis: list[PluginAPI] = []
         cache = services.caches.namespace(run.cache_name)
+        runtime = self._runtime(run, key, observability, apis, cache)
+        try:
+            outcome = runtime.execute(run.call)
+        finally:
+            loader.unload(key)
+        _fill(result, outcome, apis[-1] if apis else None, observability)
+        result.errors.extend(write_errors(result.database_writes, services.schema_of))
+        result.cache = services.caches.snapshot(cache)
+        result.global_cache = services.caches.snapshot(cache, use_global=True)
+        return outcome
+
+    def _runtime(
+        self,
+        run: _Call,
+        key: str,
+        observability: Observability,
+        apis: list[PluginAPI],
+        cache: PluginCache,
+    ) -> TriggerRuntime:
+        """A runtime for one call: the plugin loaded under `key`, writes captured only."""
+        services = self._services
+        loader = services.loader
+        assert loader is not None
+        host = PluginHost(
+            query=services.query,
+            write=_capture_only,
+            clock=services.clock,
+            log=observability.log,
+            sweep_cache=services.caches.maybe_sweep,
+        )
 
         def make_api() -> PluginAPI:
-            host = PluginHost(
-                query=services.query,
-                write=_capture_only,
-                clock=services.clock,
-                log=observability.log,
-                sweep_cache=services.caches.maybe_sweep,
-            )
             apis.append(
                 PluginAPI(host, database=run.database, trigger_name=DRY_RUN_TRIGGER, cache=cache)
             )
@@ -293,13 +312,11 @@ class DryRunner:
         def load_function(name: str) -> Callable[..., Any] | None:
             return loader.load(key, run.filename).function(name)
 
-        runtime = TriggerRuntime(
-            TriggerConfig(
-                database=run.database,
-                name=DRY_RUN_TRIGGER,
-                kind=run.call.kind,
-                arguments=run.arguments,
-            ),
+        config = TriggerConfig(
+            database=run.database, name=DRY_RUN_TRIGGER, kind=run.call.kind, arguments=run.arguments
+        )
+        return TriggerRuntime(
+            config,
             RuntimeServices(
                 clock=services.clock,
                 observability=observability,
@@ -310,15 +327,6 @@ class DryRunner:
                 pool=None,
             ),
         )
-        try:
-            outcome = runtime.execute(run.call)
-        finally:
-            loader.unload(key)
-        _fill(result, outcome, apis[-1] if apis else None, observability)
-        result.errors.extend(write_errors(result.database_writes, services.schema_of))
-        result.cache = services.caches.snapshot(cache)
-        result.global_cache = services.caches.snapshot(cache, use_global=True)
-        return outcome
 
 
 def _fill(
