@@ -91,17 +91,7 @@ class PluginHarness:
         if database not in engine.list_databases():
             engine.create_database(database)
         self._caches = CacheStore(self.clock)
-        self._runner = DryRunner(
-            DryRunServices(
-                loader=PluginLoader(self.plugin_dir, builtins=PLUGIN_BUILTINS, clock=self.clock)
-                if self.plugin_dir is not None
-                else None,
-                caches=self._caches,
-                clock=self.clock,
-                query=engine.query,
-                has_database=lambda db: db in engine.list_databases(),
-            )
-        )
+        self._runner = _runner(engine, self.plugin_dir, self._caches)
 
     # --- fixture data and time ---------------------------------------------------------------
 
@@ -281,3 +271,19 @@ class PluginHarness:
                 self.engine.write_lp(db, "\n".join(lines), precision="ns", accept_partial=False)
             except WriteError as exc:
                 result.errors.append(f"writing back to {db} failed: {exc}")
+
+
+def _runner(engine: Engine, plugin_dir: Path | None, caches: CacheStore) -> DryRunner:
+    """Dry runs over `engine`'s data with the harness's own loader and caches."""
+    loader = None
+    if plugin_dir is not None:
+        loader = PluginLoader(plugin_dir, builtins=PLUGIN_BUILTINS, clock=engine.clock)
+    return DryRunner(
+        DryRunServices(
+            loader=loader,
+            caches=caches,
+            clock=engine.clock,
+            query=engine.query,
+            has_database=lambda db: db in engine.list_databases(),
+        )
+    )
