@@ -44,7 +44,6 @@ from collections.abc import Iterator
 from .lp_fast import parse_fast
 from .lp_format import format_point
 from .lp_model import (
-    LINE_COLUMN,
     ArrowParseResult,
     FieldType,
     LineError,
@@ -133,14 +132,6 @@ def parse_to_arrow_general(data: Data, unit: Precision, default_time: int) -> Ar
 def _add_point(
     builders: dict[str, TableBuilder], point: Point, number: int, line: str
 ) -> LineError | None:
-    names = (*(key for key, _ in point.tags), *(key for key, _, _ in point.fields))
-    if LINE_COLUMN in names:
-        return _schema_error(
-            line,
-            number,
-            LINE_COLUMN,
-            f"{LINE_COLUMN!r} is reserved for the line-number column of this engine",
-        )
     builder = builders.get(point.measurement)
     if builder is None:
         builder = builders[point.measurement] = TableBuilder()

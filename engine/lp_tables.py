@@ -32,24 +32,47 @@ class TableBuilder:
     columns: dict[str, _Column] = field(default_factory=dict)
     times: list[int] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    # Layouts (keys and field types) already accepted: columns only grow, so they stay valid.
+    layouts: set[tuple[tuple[str, ...], tuple[tuple[str, FieldType], ...]]] = field(
+        default_factory=set
+    )
 
     def conflict(self, point: Point) -> tuple[str, str] | None:
         """(name, message) when the point disagrees with the columns seen so far, else None."""
+        layout = (
+            tuple(key for key, _ in point.tags),
+            tuple((name, kind) for name, kind, _ in point.fields),
+        )
+        if layout in self.layouts:
+            return None
+        problem = self._tag_conflict(point) or self._field_conflict(point)
+        if problem is None:
+            self.layouts.add(layout)
+        return problem
+
+    def _tag_conflict(self, point: Point) -> tuple[str, str] | None:
         for key, _ in point.tags:
             column = self.columns.get(key)
+            if key == LINE_COLUMN:
+                return key, f"{key!r} is reserved for the line-number column of this engine"
             if column is not None and column.kind != TAG:
                 return key, (
                     f"{key!r} is a {column.kind} field in an earlier line of this "
                     "write, so it cannot be a tag here"
                 )
+        return None
+
+    def _field_conflict(self, point: Point) -> tuple[str, str] | None:
         for name, kind, _ in point.fields:
             column = self.columns.get(name)
+            if name == LINE_COLUMN:
+                return name, f"{name!r} is reserved for the line-number column of this engine"
             if column is None or column.kind == kind.value:
                 continue
             if column.kind == TAG:
                 return name, (
-                    f"{name!r} is a tag in an earlier line of this write, so it "
-                    "cannot be a field here"
+                    f"{name!r} is a tag in an earlier line of this write, so it cannot be a "
+                    "field here"
                 )
             return name, (
                 f"field {name!r} is {kind.value} here but {column.kind} in an earlier "
@@ -60,20 +83,20 @@ class TableBuilder:
     def add(self, point: Point, time: int, line_number: int) -> None:
         """Append a point that `conflict` accepted."""
         row = len(self.times)
+        columns = self.columns
         for key, value in point.tags:
-            self._column(key, TAG).rows.append(row)
-            self.columns[key].values.append(value)
+            column = columns.get(key) or self._new_column(key, TAG)
+            column.rows.append(row)
+            column.values.append(value)
         for name, kind, field_value in point.fields:
-            column = self._column(name, kind.value)
+            column = columns.get(name) or self._new_column(name, kind.value)
             column.rows.append(row)
             column.values.append(field_value)
         self.times.append(time)
         self.lines.append(line_number)
 
-    def _column(self, name: str, kind: str) -> _Column:
-        column = self.columns.get(name)
-        if column is None:
-            column = self.columns[name] = _Column(kind)
+    def _new_column(self, name: str, kind: str) -> _Column:
+        column = self.columns[name] = _Column(kind)
         return column
 
     def build(self) -> pa.Table:
