@@ -23,6 +23,8 @@ _MEASUREMENT_SPECIAL = re.compile(r"\\(?=[\\, ])|[, ]")
 _KEY_SPECIAL = re.compile(r"\\(?=[\\,= ])|[,= ]")
 _STRING_SPECIAL = re.compile(r'[\\"]')
 _UNWRITABLE = re.compile(r"[\t\n]")
+# InfluxDB 3 refuses control characters in keys (and we do in measurements too).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def format_point(point: Point) -> str:
@@ -36,31 +38,40 @@ def format_point(point: Point) -> str:
             name ending in a backslash or holding a tab or newline, a reserved or repeated
             key, a value out of range, a non-finite float, a string over 64 KiB).
     """
-    parts = [_name(point.measurement, "measurement", _MEASUREMENT_SPECIAL)]
-    if point.measurement.startswith("#") or "\x00" in point.measurement:
-        raise UnrepresentablePoint(
-            f"measurement {point.measurement!r} would not parse (it starts with '#' or holds a NUL)"
-        )
     seen: set[str] = set()
+    text = _series(point, seen) + " " + _field_set(point, seen)
+    if point.time is None:
+        return text
+    if not I64_MIN <= point.time <= I64_MAX:
+        raise UnrepresentablePoint(f"time {point.time} is out of the int64 range")
+    return f"{text} {point.time}"
+
+
+def _series(point: Point, seen: set[str]) -> str:
+    measurement = point.measurement
+    if measurement.startswith("#") or _CONTROL.search(measurement):
+        raise UnrepresentablePoint(
+            f"measurement {measurement!r} would not parse (it starts with '#' or holds a "
+            "control character)"
+        )
+    parts = [_name(measurement, "measurement", _MEASUREMENT_SPECIAL)]
     for key, value in point.tags:
         _check_key(key, "tag key", seen)
         parts.append(
             f",{_name(key, 'tag key', _KEY_SPECIAL)}="
             f"{_name(value, f'value of tag {key!r}', _KEY_SPECIAL)}"
         )
+    return "".join(parts)
+
+
+def _field_set(point: Point, seen: set[str]) -> str:
     if not point.fields:
         raise UnrepresentablePoint("a point needs at least one field")
     fields = []
-    for name, kind, field_value in point.fields:
+    for name, kind, value in point.fields:
         _check_key(name, "field key", seen)
-        fields.append(f"{_name(name, 'field key', _KEY_SPECIAL)}={_value(name, kind, field_value)}")
-    parts.append(" ")
-    parts.append(",".join(fields))
-    if point.time is not None:
-        if not I64_MIN <= point.time <= I64_MAX:
-            raise UnrepresentablePoint(f"time {point.time} is out of the int64 range")
-        parts.append(f" {point.time}")
-    return "".join(parts)
+        fields.append(f"{_name(name, 'field key', _KEY_SPECIAL)}={_value(name, kind, value)}")
+    return ",".join(fields)
 
 
 def format_float(value: float) -> str:
@@ -138,6 +149,8 @@ def _name(text: str, what: str, special: re.Pattern[str]) -> str:
 
 
 def _check_key(key: str, what: str, seen: set[str]) -> None:
+    if _CONTROL.search(key):
+        raise UnrepresentablePoint(f"{what} {key!r} holds a control character")
     if key in RESERVED_NAMES:
         raise UnrepresentablePoint(f"{what} {key!r} is a reserved column name")
     if key in seen:

@@ -62,6 +62,9 @@ def test_floats_use_the_shortest_exact_text_in_go_layout(value: float, text: str
         (Point("m", (("h", ""),), (("v", F, 1.0),)), "value of tag 'h' is empty"),
         (Point("m", (("h\\", "a"),), (("v", F, 1.0),)), "ends with a backslash"),
         (Point("m", (("h", "a\tb"),), (("v", F, 1.0),)), "tab or newline"),
+        (Point("m\x01", (), (("v", F, 1.0),)), "control character"),
+        (Point("m", (("k\x7f", "a"),), (("v", F, 1.0),)), "control character"),
+        (Point("m", (), (("f\x00", F, 1.0),)), "control character"),
         (Point("m", (), ()), "at least one field"),
         (Point("m", (("time", "a"),), (("v", F, 1.0),)), "reserved"),
         (Point("m", (("v", "a"),), (("v", F, 1.0),)), "more than once"),
@@ -75,7 +78,8 @@ def test_floats_use_the_shortest_exact_text_in_go_layout(value: float, text: str
         (Point("m", (), (("v", F, 1.0),), 2**63), "int64 range"),
     ],
     ids=["empty-measurement", "comment-measurement", "empty-tag-value", "key-ends-backslash",
-         "tab-in-value", "no-fields", "reserved-key", "repeated-key", "inf", "nan",
+         "tab-in-value", "control-in-measurement", "control-in-tag-key", "nul-in-field-key",
+         "no-fields", "reserved-key", "repeated-key", "inf", "nan",
          "int-range", "uint-range", "bool-type", "string-type", "string-limit", "time-range"],
 )
 def test_points_the_parser_would_reject_are_refused(point: Point, fragment: str) -> None:
@@ -88,6 +92,12 @@ _SPECIALS = st.sampled_from(list("\\,= \"'#=é😀_"))
 _TEXT = st.text(st.one_of(_SPECIALS, st.characters(blacklist_categories=("Cc", "Cs"))),
                 min_size=1, max_size=10)
 _NAME = _TEXT.filter(lambda s: not s.endswith("\\") and s not in RESERVED_NAMES)
+# Tag values may hold control characters, except the tab and newline that end a token.
+_TAG_VALUE = st.text(
+    st.one_of(_SPECIALS, st.characters(blacklist_categories=("Cs",), blacklist_characters="\t\n")),
+    min_size=1,
+    max_size=10,
+).filter(lambda s: not s.endswith("\\"))
 _VALUES: dict[FieldType, st.SearchStrategy[Any]] = {
     N: st.integers(-(2**63), 2**63 - 1),
     U: st.integers(0, 2**64 - 1),
@@ -103,7 +113,7 @@ def points(draw: st.DrawFn) -> Point:
     measurement = draw(_NAME.filter(lambda s: not s.startswith("#")))
     keys = draw(st.lists(_NAME, min_size=1, max_size=6, unique=True))
     split = draw(st.integers(0, len(keys) - 1))
-    tags = tuple((key, draw(_NAME)) for key in keys[:split])
+    tags = tuple((key, draw(_TAG_VALUE)) for key in keys[:split])
     fields = []
     for key in keys[split:]:
         kind = draw(st.sampled_from(list(FieldType)))
