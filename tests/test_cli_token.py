@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_support import live_server
 
 from engine.catalog import Catalog
 from engine.cli import main
+from engine.engine import Engine
+from engine.http import create_app
 from engine.tokens import Permission, TokenStore
 
 
@@ -70,3 +74,48 @@ def test_admin_or_database_is_required(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["create", "token", "--data-dir", str(tmp_path)])
     assert exit_info.value.code == 2
+
+
+@pytest.fixture
+def server(plugin_dir: Path) -> Iterator[tuple[Engine, str, str]]:
+    with Engine(plugin_dir) as engine:
+        admin, _ = TokenStore(engine.catalog).create_admin_token()
+        with live_server(create_app(engine)) as url:
+            yield engine, url, admin
+
+
+def test_create_token_on_a_running_server(server: tuple[Engine, str, str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    engine, url, admin = server
+    args = ["create", "token", "-d", "mydb", "--permission", "write", "--host", url,
+            "--token", admin, "--name", "telegraf"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    token = out.strip()
+    assert "'telegraf'" in err
+    record = TokenStore(engine.catalog).authenticate(token)
+    assert record is not None
+    assert record.permissions == (Permission.DB_WRITE,)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([], "--host needs an admin --token"), (["--token", "apiv3_wrong"], "answered 401")],
+    ids=["no-token", "wrong-token"],
+)
+def test_create_token_on_a_server_needs_an_admin_token(
+        server: tuple[Engine, str, str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str) -> None:
+    monkeypatch.delenv("INFLUXDB3_AUTH_TOKEN", raising=False)
+    engine, url, _ = server
+    before = TokenStore(engine.catalog).records()
+    assert main(["create", "token", "--admin", "--host", url, *extra]) == 1
+    assert message in capsys.readouterr().err
+    assert TokenStore(engine.catalog).records() == before
+
+
+def test_offline_creation_refuses_a_data_dir_in_use(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Engine(None, data_dir=tmp_path):
+        assert main(["create", "token", "--admin", "--data-dir", str(tmp_path)]) == 2
+    assert "in use by another engine" in capsys.readouterr().err

@@ -63,6 +63,7 @@ ROUTES: list[tuple[str, str, str, dict[str, Any], str]] = [
      "admin"),
     ("database-delete", "DELETE", "/api/v3/configure/database", {"params": {"db": "mydb"}},
      "admin"),
+    ("token-create", "POST", "/api/v3/configure/token", {"json": {"admin": True}}, "admin"),
 ]
 CALLERS = ["none", "unknown", "read", "write", "other_db", "admin"]
 _ALLOWED = {

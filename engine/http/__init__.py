@@ -26,6 +26,7 @@ from .routes_engine import EngineRoutes, is_public_request_path
 from .routes_plugins import PluginRoutes
 from .routes_query import QueryRoutes
 from .routes_system import SystemRoutes
+from .routes_tokens import TokenRoutes
 from .routes_triggers import TriggerRoutes
 
 __all__ = ["DEFAULT_MAX_REQUEST_SIZE", "create_app"]
@@ -79,5 +80,6 @@ def create_app(
 def all_routes(ctx: EdgeContext) -> list[BaseRoute]:
     """Every route of the API, group by group."""
     # Request-trigger calls are the hot path: their route is matched first.
-    groups = (EngineRoutes, SystemRoutes, TriggerRoutes, PluginRoutes, DataRoutes, QueryRoutes)
+    groups = (EngineRoutes, SystemRoutes, TriggerRoutes, PluginRoutes, DataRoutes, QueryRoutes,
+              TokenRoutes)
     return [route for group in groups for route in group(ctx).routes()]

@@ -28,8 +28,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 def _op(summary: str, *, tag: str, ok: dict[str, Any], errors: tuple[int, ...],
         body: dict[str, Any] | None = None, query: list[dict[str, Any]] | None = None,
-        public: bool = False) -> dict[str, Any]:
-    status = "204" if ok is _NO_CONTENT else "200"
+        public: bool = False, status: str | None = None) -> dict[str, Any]:
+    status = status or ("204" if ok is _NO_CONTENT else "200")
     operation: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
@@ -222,6 +222,19 @@ _PATHS: dict[str, Any] = {
                       query=[_q("db", _DB, required=True)], errors=(400, 403, 404)),
     },
 }
+
+_PATHS["/api/v3/configure/token"] = {"post": _op(
+    "Create a token (shown only in this answer)", tag="tokens", status="201",
+    ok={"description": "Created.", "content": {"application/json": {"schema": _obj(
+        ["token", "token_id", "name", "permissions", "databases"], token=_STR, token_id=_STR,
+        name=_STR, permissions={"type": "array", "items": _STR},
+        databases={"type": "array", "items": _STR})}}},
+    body=_obj([], admin={"type": "boolean"}, name=_STR,
+              databases={"type": "array", "items": _STR, "minItems": 1},
+              permissions={"type": "array", "items": {
+                  "type": "string", "enum": ["read", "write", "db:read", "db:write"]},
+                  "minItems": 1}),
+    errors=(400, 403, 405, 413, 415))}
 
 _DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",
