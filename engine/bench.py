@@ -10,6 +10,7 @@ calls (`cron:` and `every:`). Each operation's latency is timed end to end; the 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -68,7 +69,8 @@ class Percentiles:
         ordered = sorted(seconds)
 
         def rank(fraction: float) -> float:
-            index = min(len(ordered), max(1, round(fraction * len(ordered) + 0.5))) - 1
+            # Nearest rank: the smallest value with at least `fraction` of them at or below.
+            index = min(len(ordered), max(1, math.ceil(round(fraction * len(ordered), 9)))) - 1
             return round(ordered[index] * 1000, 3)
 
         return cls(p50=rank(0.50), p95=rank(0.95), p99=rank(0.99),
