@@ -47,8 +47,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("bench_http", ("P4",), (), ("--quick",), 45, 10),
     Benchmark("bench_scheduler", ("P5",), (), ("--quick",), 45, 12),
     Benchmark("bench_reload", ("P6",), (), ("--quick",), 30, 8),
-    # The parser on its own is not a §7 bar; shown for context (id LP).
-    Benchmark("bench_lineprotocol", ("LP",), (), ("--lines", "20000", "--repeat", "1"), 60, 5),
+    # The parser on its own is not a §7 bar; shown for context (id LP). 200k lines, not the
+    # module's 1M: its escaped payload goes through the slow general parser.
+    Benchmark("bench_lineprotocol", ("LP",), ("--lines", "200000"),
+              ("--lines", "20000", "--repeat", "1"), 150, 5),
 )
 
 
