@@ -64,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="query parameter (repeatable)")
     calls.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                        help="request header (repeatable)")
-    parser.add_argument("--warmup", type=int, default=1, help="unmeasured operations first")
+    parser.add_argument("--warmup", type=int, default=1, metavar="N",
+                        help="unmeasured operations first, for the plugin's import (WAL specs: "
+                        "the first N writes are sent once more before the measured run)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     parser.add_argument("--verbose", action="store_true", help="show the plugin's log lines")
