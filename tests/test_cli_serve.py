@@ -223,3 +223,20 @@ def test_serve_over_tls(tmp_path: Path, plugin_dir: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+def test_stop_during_start_up_is_still_graceful(tmp_path: Path, plugin_dir: Path) -> None:
+    port = free_port()
+    process = _start(["--plugin-dir", str(plugin_dir), "--data-dir", str(tmp_path / "data"),
+                      "--http-bind", f"127.0.0.1:{port}"])
+    try:
+        token = _first_token(process)  # printed before uvicorn takes over the signals
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "stopped after SIGTERM" in stderr
+        assert token[len("apiv3_"):] not in (tmp_path / "data" / "catalog.json").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -120,14 +121,40 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=config.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    early = EarlyStop()
+    previous = early.install()
     try:
-        return serve(config)
+        return serve(config, early)
     except EngineError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def serve(config: ServeConfig) -> int:
+class EarlyStop:
+    """Catches SIGINT/SIGTERM before uvicorn takes them over (while the engine starts), so a
+    stop requested during start-up is still graceful: the server starts, stops at once, and the
+    engine is stopped with its WAL flushed."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.server: Any = None
+
+    def install(self) -> dict[int, Any]:
+        """Take over the stop signals; returns the previous handlers (none off the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def __call__(self, sig: int, frame: FrameType | None) -> None:
+        self.signal = sig
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def serve(config: ServeConfig, early: EarlyStop | None = None) -> int:
     """Start the engine, serve HTTP until told to stop, then stop the engine."""
     from ..engine import Engine
     from ..http import create_app
@@ -143,13 +170,17 @@ def serve(config: ServeConfig) -> int:
     app = create_app(engine, auth=not config.without_auth,
                      max_request_size=config.max_request_size, tokens=tokens)
     server = _graceful_server(_uvicorn_config(app, config))
+    early = early or EarlyStop()
+    early.server = server
+    server.should_exit = early.signal is not None
     engine.start()
     try:
         server.run()
     finally:
         engine.stop()
-    logger.info("stopped%s", "" if server.stop_signal is None else
-                f" after {signal.Signals(server.stop_signal).name}")
+    stopped_by = server.stop_signal or early.signal
+    logger.info("stopped%s", "" if stopped_by is None else
+                f" after {signal.Signals(stopped_by).name}")
     return 0
 
 
