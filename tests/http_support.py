@@ -41,10 +41,10 @@ def write_plugins(plugin_dir: Path) -> Path:
 class ApiClient:
     """A blocking client for an ASGI app, for plain (non-async) test functions."""
 
-    def __init__(self, app: Any, portal: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, app: Any, portal: Any, *, raise_app_exceptions: bool = True) -> None:
         self._portal = portal
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://testserver", headers=headers)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+        self._client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send one request and wait for the response."""
@@ -69,10 +69,10 @@ class ApiClient:
 
 
 @contextlib.contextmanager
-def api_client(app: Any) -> Iterator[ApiClient]:
+def api_client(app: Any, *, raise_app_exceptions: bool = True) -> Iterator[ApiClient]:
     """An `ApiClient` over `app`, closed on exit."""
     with anyio.from_thread.start_blocking_portal() as portal:
-        client = ApiClient(app, portal)
+        client = ApiClient(app, portal, raise_app_exceptions=raise_app_exceptions)
         try:
             yield client
         finally:

@@ -161,3 +161,18 @@ def test_slow_plugin_does_not_stall_other_requests(plugin_dir: Path) -> None:
             assert fast.status_code == 200
             assert elapsed < 1.0
             assert results[0].text == "slept"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"Content-Encoding": "gzip"}, 400), ({"Content-Encoding": "deflate"}, 415)],
+    ids=["not-gzip", "unsupported-encoding"],
+)
+def test_malformed_body_is_refused_before_the_plugin(
+        served: tuple[Engine, ApiClient, Tokens], headers: dict[str, str], status: int) -> None:
+    engine, client, tokens = served
+    response = client.post(f"{ENGINE}/hello", content=b"plain text",
+                           headers={**headers, **tokens.header("admin")})
+    assert response.status_code == status
+    assert "error" in response.json()
+    assert engine.observability.runs_for("mydb", "hello") == []

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 
 import pytest
+from http_support import api_client
 
 from engine import errors as e
+from engine.engine import Engine
+from engine.http import create_app
 from engine.http.errors import STATUS_BY_ERROR, engine_error_response, status_for
 from engine.lineprotocol import parse
 
@@ -97,3 +101,20 @@ def test_write_error_lists_the_bad_lines() -> None:
     body = json.loads(bytes(engine_error_response(error).body))
     assert body["data"] == [{"error_message": result.errors[0].message, "line_number": 2,
                              "original_line": "broken line here"}]
+
+
+class _BrokenEngine(Engine):
+    """A real engine with one bug: listing databases fails with a non-engine error."""
+
+    def list_databases(self) -> list[str]:
+        raise RuntimeError("disk on fire")
+
+
+def test_unexpected_exceptions_are_500_json(plugin_dir: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    with _BrokenEngine(plugin_dir) as engine, api_client(
+            create_app(engine, auth=False), raise_app_exceptions=False) as client:
+        response = client.get("/api/v3/configure/database")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal server error: RuntimeError: disk on fire"}
+    assert "unexpected error serving GET /api/v3/configure/database" in caplog.text

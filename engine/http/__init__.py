@@ -20,7 +20,7 @@ from ..tokens import TokenStore
 from .auth import AuthMiddleware
 from .context import DEFAULT_MAX_REQUEST_SIZE, EdgeContext
 from .cors import CorsMiddleware
-from .errors import handle_engine_error, handle_http_exception
+from .errors import handle_engine_error, handle_http_exception, handle_unexpected
 from .routes_data import DataRoutes
 from .routes_engine import EngineRoutes, is_public_request_path
 from .routes_plugins import PluginRoutes
@@ -73,7 +73,8 @@ def create_app(
             Middleware(CorsMiddleware),
             Middleware(AuthMiddleware, tokens=store, public_request_path=public_request_path),
         ],
-        exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception},
+        exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception,
+                            Exception: handle_unexpected},
     )
 
 

@@ -140,6 +140,14 @@ async def handle_engine_error(request: Request, exc: Exception) -> Response:
     return engine_error_response(exc)
 
 
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    """Starlette handler for any other exception (a bug): logged with its traceback, and
+    answered 500 with a JSON body like every other error."""
+    logger.error("unexpected error serving %s %s", request.method, request.url.path,
+                 exc_info=exc)
+    return error_response(500, f"internal server error: {type(exc).__name__}: {exc}")
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     """Starlette exception handler turning routing errors (404, 405) into JSON bodies."""
     assert isinstance(exc, HTTPException)
