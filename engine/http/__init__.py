@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 try:
     from starlette.applications import Starlette
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -15,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from ..engine import Engine
 from ..errors import EngineError, InvalidServerOption
 from ..tokens import TokenStore
 from .auth import AuthMiddleware
@@ -33,7 +32,7 @@ __all__ = ["DEFAULT_MAX_REQUEST_SIZE", "create_app"]
 
 
 def create_app(
-    engine: Any,
+    engine: Engine,
     *,
     auth: bool = True,
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,

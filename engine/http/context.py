@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..engine import Engine
 from ..errors import OperationNotSupported
 from ..tokens import TokenStore
 from .bodies import json_object, read_body
@@ -42,7 +43,7 @@ class EdgeContext:
         engine_threads: Worker threads for every other engine call.
     """
 
-    engine: Any
+    engine: Engine
     tokens: TokenStore | None
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     plugin_threads: ThreadPoolExecutor = field(
