@@ -7,7 +7,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .lp_model import LINE_COLUMN, RESERVED_NAMES, TIME_COLUMN, FieldType
+from .lp_model import LINE_COLUMN, RESERVED_NAMES, TAG_METADATA, TIME_COLUMN, FieldType
 from .lp_tables import ARROW_TYPES
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -39,15 +39,22 @@ def counting(count: int, start: int, arrow_type: pa.DataType) -> pa.Array:
 def build_table(parts: pa.Array, fields: pa.Array, times: pa.Array, lines: pa.Array) -> pa.Table:
     """One measurement's table from its series split on `,` and its raw field-set text."""
     field_parts = pc.split_pattern(fields, ",")
-    columns = _uniform_columns(parts, field_parts)
-    if columns is None:
-        columns = _sparse_columns(parts, field_parts, len(times))
+    built = _uniform_columns(parts, field_parts)
+    if built is None:
+        built = _sparse_columns(parts, field_parts, len(times))
+    columns, tags = built
     columns[TIME_COLUMN] = times
     columns[LINE_COLUMN] = lines
-    return pa.table(columns)
+    schema = pa.schema([
+        pa.field(name, array.type, metadata=TAG_METADATA if name in tags else None)
+        for name, array in columns.items()
+    ])
+    return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
-def _uniform_columns(parts: pa.Array, field_parts: pa.Array) -> dict[str, pa.Array] | None:
+def _uniform_columns(
+    parts: pa.Array, field_parts: pa.Array
+) -> tuple[dict[str, pa.Array], set[str]] | None:
     """Columns when every line has the same keys in the same order (the common case)."""
     tags = _uniform_pairs(parts, 1)
     fields = None if tags is None else _uniform_pairs(field_parts, 0)
@@ -60,7 +67,7 @@ def _uniform_columns(parts: pa.Array, field_parts: pa.Array) -> dict[str, pa.Arr
         _check_key(key)
     columns = dict(tags)
     columns.update((key, _typed(values)) for key, values in fields)
-    return columns
+    return columns, {key for key, _ in tags}
 
 
 def _uniform_pairs(lists: pa.Array, skip: int) -> list[tuple[str, pa.Array]] | None:
@@ -87,7 +94,9 @@ def _uniform_pairs(lists: pa.Array, skip: int) -> list[tuple[str, pa.Array]] | N
     return pairs
 
 
-def _sparse_columns(parts: pa.Array, field_parts: pa.Array, count: int) -> dict[str, pa.Array]:
+def _sparse_columns(
+    parts: pa.Array, field_parts: pa.Array, count: int
+) -> tuple[dict[str, pa.Array], set[str]]:
     """Columns when lines differ in their keys: one pass per key, nulls where absent."""
     tag_keys, tag_values, tag_rows = _pairs(pc.list_slice(parts, 1))
     field_keys, field_values, field_rows = _pairs(field_parts)
@@ -106,7 +115,7 @@ def _sparse_columns(parts: pa.Array, field_parts: pa.Array, count: int) -> dict[
             )
         typed = selected if kind == TAG else _typed(selected)
         columns[key] = typed if len(owner) == count else typed.take(pc.index_in(rows, owner))
-    return columns
+    return columns, {key for *_, key in tag_order}
 
 
 def _pairs(lists: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array]:

@@ -22,6 +22,8 @@ STRING_LIMIT_BYTES = 65_536
 RESERVED_NAMES = frozenset({"time", "__chunk_order"})
 # The row's line number column that parse_to_arrow adds; reserved in Arrow output only.
 LINE_COLUMN = "_line"
+#: How a tag column is told from a string field: the Arrow field metadata IOx gives tags.
+TAG_METADATA = {b"iox::column::type": b"iox::column_type::tag"}
 TIME_COLUMN = "time"
 
 

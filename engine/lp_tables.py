@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .lp_model import LINE_COLUMN, TIME_COLUMN, FieldType, FieldValue, Point
+from .lp_model import LINE_COLUMN, TAG_METADATA, TIME_COLUMN, FieldType, FieldValue, Point
 
 ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.INT64: pa.int64(),
@@ -114,5 +114,9 @@ class TableBuilder:
             arrays.append(pa.array(full, type=arrow_type))
         arrays.append(pa.array(self.times, type=pa.int64()))
         arrays.append(pa.array(self.lines, type=pa.int32()))
-        names = [*self.columns, TIME_COLUMN, LINE_COLUMN]
-        return pa.Table.from_arrays(arrays, names=names)
+        fields = [
+            pa.field(name, array.type, metadata=TAG_METADATA if column.kind == TAG else None)
+            for (name, column), array in zip(self.columns.items(), arrays, strict=False)
+        ]
+        fields += [pa.field(TIME_COLUMN, pa.int64()), pa.field(LINE_COLUMN, pa.int32())]
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

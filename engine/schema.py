@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from .errors import SchemaConflict
 from .lineprotocol import FieldType
+from .lp_model import TAG_METADATA
 
 TIME = "time"
 LINE = "_line"
@@ -20,8 +21,7 @@ MAX_COLUMNS_PER_TABLE = 500
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
 TIME_TYPE = pa.timestamp("ns")
 # IOx marks column kinds in Arrow field metadata; we read the same key.
-IOX_COLUMN_KEY = b"iox::column::type"
-IOX_TAG = b"iox::column_type::tag"
+IOX_COLUMN_KEY, IOX_TAG = next(iter(TAG_METADATA.items()))
 
 FIELD_ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.INT64: pa.int64(),
