@@ -94,12 +94,13 @@ def test_replay_feeds_every_table_in_time_order_in_flush_sized_batches(engine: E
 
 
 def test_replay_keeps_rows_of_one_timestamp_in_one_batch(engine: Engine) -> None:
-    engine.write_lp("db", "cpu v=1 1\nmem v=1 1\ndisk v=1 1\ncpu v=2 2\n", precision="s")
+    engine.write_lp("db", "cpu,h=a v=1 1\ncpu,h=b v=1 1\nmem v=1 1\ndisk v=1 1\ncpu,h=a v=2 2\n",
+                    precision="s")
     engine.create_trigger("db", "rec", plugin_filename="recorder.py",
                           trigger_specification="all_tables", disabled=True)
     result = engine.replay("db", "rec", None, None, batch_rows=2)
-    assert result.batches == 2
-    assert _messages(engine) == ["1 cpu [1]", "1 disk [1]", "1 mem [1]", "2 cpu [2]"]
+    assert (result.batches, result.rows) == (2, 5)
+    assert _messages(engine) == ["1 cpu [1, 1]", "1 disk [1]", "1 mem [1]", "2 cpu [2]"]
 
 
 @pytest.mark.parametrize(("start", "end", "expected"), [

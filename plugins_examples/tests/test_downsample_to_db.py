@@ -23,11 +23,10 @@ def test_writes_one_summary_per_host_to_the_target_database(plugin_harness):
 
 @pytest.mark.plugin_harness(apply_writes=True)
 def test_the_summaries_land_in_the_target_database(plugin_harness):
-    plugin_harness.run_wal("downsample_to_db.py", "cpu,host=a usage=1\ncpu,host=a usage=2",
-                           args={"target_db": "rollups"})
-    rows = plugin_harness.query("SELECT host, mean, count FROM cpu_summary",
+    plugin_harness.run_wal("downsample_to_db.py", BATCH, args={"target_db": "rollups"})
+    rows = plugin_harness.query("SELECT host, mean, count FROM cpu_summary ORDER BY host",
                                 database="rollups")
-    assert rows == [{"host": "a", "mean": 1.5, "count": 2}]
+    assert rows == [{"host": "a", "mean": 20.0, "count": 2}, {"host": "b", "mean": 5.0, "count": 1}]
 
 
 def test_another_field_can_be_summarised(plugin_harness):
