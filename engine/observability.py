@@ -9,14 +9,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+# Under `engine`, so a host that configures the `engine` logger sees plugin activity too.
 logger = logging.getLogger("engine.plugins")
 
-_LEVELS = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
+LEVELS = {"INFO": logging.INFO, "WARN": logging.WARNING, "ERROR": logging.ERROR}
+DEFAULT_MAX_LOGS = 10_000
+DEFAULT_MAX_RUNS = 10_000
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+# Not frozen: these are made for every plugin call, and frozen dataclasses cost three times as
+# much to build. Treat them as read-only all the same.
+@dataclass(kw_only=True, slots=True)
 class LogEntry:
-    """One line of a trigger's log."""
+    """One line of a trigger's log (read-only)."""
 
     time: datetime
     database: str
@@ -26,9 +31,18 @@ class LogEntry:
     traceback: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class RunRecord:
-    """One execution of a plugin, as shown by `system.processing_engine_runs`."""
+    """One execution of a plugin (all its attempts), as `system.processing_engine_runs` shows it.
+
+    Attributes:
+        kind: `wal`, `schedule` or `request`.
+        scheduled_time: The tick a schedule run was for (aware UTC); None for other kinds.
+        started: When the first attempt started, by the engine's clock.
+        duration_seconds: Wall time spent running, retries and their back-off included.
+        status: `success`, `error` or `cancelled` (the trigger was stopped mid-call).
+        timed_out: The run took longer than the trigger's `timeout` setting.
+    """
 
     database: str
     trigger_name: str
@@ -41,24 +55,42 @@ class RunRecord:
     rows_in: int
     lines_written: int
     error: str | None = None
+    traceback: str | None = None
     timed_out: bool = False
 
 
 class Observability:
-    """Bounded, thread-safe buffers of log lines and runs; also forwards logs to `logging`."""
+    """Bounded, thread-safe buffers of log lines and runs; also forwards logs to `logging`.
 
-    def __init__(self, *, max_logs: int = 10_000, max_runs: int = 10_000) -> None:
+    The oldest entries fall out once a buffer is full, as on InfluxDB 3 (10,000 log lines).
+    """
+
+    def __init__(self, *, max_logs: int = DEFAULT_MAX_LOGS,
+                 max_runs: int = DEFAULT_MAX_RUNS) -> None:
+        if max_logs < 1 or max_runs < 1:
+            raise ValueError(f"buffer sizes must be at least 1, got max_logs={max_logs}, "
+                             f"max_runs={max_runs}")
         self._logs: deque[LogEntry] = deque(maxlen=max_logs)
         self._runs: deque[RunRecord] = deque(maxlen=max_runs)
         self._lock = threading.Lock()
+
+    @property
+    def max_logs(self) -> int:
+        """How many log lines are kept."""
+        return self._logs.maxlen or 0
+
+    @property
+    def max_runs(self) -> int:
+        """How many runs are kept."""
+        return self._runs.maxlen or 0
 
     def log(self, entry: LogEntry) -> None:
         """Record a log line and hand it to Python's logging under `engine.plugins`."""
         with self._lock:
             self._logs.append(entry)
-        level = _LEVELS.get(entry.level, logging.INFO)
+        level = LEVELS.get(entry.level, logging.INFO)
         if logger.isEnabledFor(level):
-            logger.log(level, "[%s/%s] %s", entry.database, entry.trigger_name, entry.message)
+            _forward(level, entry)
 
     def record_run(self, run: RunRecord) -> None:
         """Record one finished plugin execution."""
@@ -78,3 +110,15 @@ class Observability:
     def logs_for(self, database: str, trigger_name: str) -> Iterator[LogEntry]:
         """Log lines of one trigger, oldest first."""
         return (e for e in self.logs() if e.database == database and e.trigger_name == trigger_name)
+
+    def runs_for(self, database: str, trigger_name: str) -> list[RunRecord]:
+        """Runs of one trigger, oldest first."""
+        return [r for r in self.runs() if r.database == database and r.trigger_name == trigger_name]
+
+
+def _forward(level: int, entry: LogEntry) -> None:
+    if entry.traceback:
+        logger.log(level, "[%s/%s] %s\n%s", entry.database, entry.trigger_name, entry.message,
+                   entry.traceback.rstrip("\n"))
+    else:
+        logger.log(level, "[%s/%s] %s", entry.database, entry.trigger_name, entry.message)

@@ -8,113 +8,108 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, InvalidStateError
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from .batches import TableBatch
-from .clock import Clock
-from .observability import LogEntry, Observability, RunRecord
+from .calls import (
+    ENTRY_POINTS,
+    MAX_BACKOFF_SECONDS,
+    CallInput,
+    CallOutcome,
+    MissingEntryPoint,
+    PluginAPILike,
+    RuntimeServices,
+    TriggerConfig,
+    cancelled,
+    plugin_args,
+    positional,
+    resolve,
+)
+from .observability import LogEntry, RunRecord
+from .runlog import (
+    REQUEST,
+    SCHEDULE,
+    WAL,
+    error_line,
+    finished_line,
+    format_duration_ns,
+    scheduled_error_line,
+    start_line,
+    write_back_error_line,
+)
 from .workers import WorkerPool
+
+__all__ = [
+    "REQUEST", "SCHEDULE", "WAL", "CallInput", "CallOutcome", "Claim", "PluginAPILike",
+    "RuntimeServices", "TriggerConfig", "TriggerRuntime", "claiming", "format_duration_ns",
+]
 
 logger = logging.getLogger(__name__)
 
-WAL, SCHEDULE, REQUEST = "wal", "schedule", "request"
 
-_ENTRY = {
-    WAL: ("process_writes", "process_writes(influxdb3_local, table_batches, args=None)"),
-    SCHEDULE: (
-        "process_scheduled_call",
-        "process_scheduled_call(influxdb3_local, call_time, args=None)",
-    ),
-    REQUEST: (
-        "process_request",
-        "process_request(influxdb3_local, query_parameters, request_headers, request_body, "
-        "args=None) -> Tuple[str, Optional[Dict[str, str]]]",
-    ),
-}
-_KIND_LABEL = {WAL: "wal plugin", SCHEDULE: "schedule plugin", REQUEST: "request plugin"}
+@dataclass(slots=True)
+class _Run:
+    """One execution in progress: its input, timing and the log lines it produced."""
+
+    call: CallInput
+    started: datetime
+    t0: int
+    paused_at: int = 0
+    entries: list[LogEntry] = field(default_factory=list)
+    disable_reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class CallInput:
-    """What one plugin call receives."""
-
-    kind: str
-    table_batches: list[TableBatch] | None = None
-    scheduled_time: datetime | None = None
-    query_parameters: Mapping[str, str] | None = None
-    headers: Mapping[str, str] | None = None
-    body: bytes = b""
-
-    @property
-    def rows_in(self) -> int:
-        """How many rows the call was handed."""
-        return sum(b.to_arrow().num_rows for b in self.table_batches or ())
-
-    @property
-    def call_time(self) -> datetime | None:
-        """The scheduled tick as plugins see it: naive UTC, whole seconds."""
-        if self.scheduled_time is None:
-            return None
-        return self.scheduled_time.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+@dataclass(slots=True)
+class _Attempt:
+    api: PluginAPILike | None
+    value: Any
+    error: BaseException | None
+    elapsed_ns: int
 
 
-@dataclass(kw_only=True)
-class CallOutcome:
-    """How one plugin execution (all its attempts) ended."""
+@dataclass(slots=True)
+class _Prepared:
+    """An attempt's inputs, made before it starts: entry point, `influxdb3_local`, arguments."""
 
-    status: str
-    attempts: int = 0
-    value: Any = None
-    error: str | None = None
-    traceback: str | None = None
-    lines_written: int = 0
-    log_lines: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when the plugin returned normally."""
-        return self.status == "success"
+    function: Callable[..., Any] | None
+    api: PluginAPILike | None
+    failed: BaseException | None
+    start_message: str
+    args: tuple[Any, ...]
 
 
-class PluginAPILike(Protocol):
-    """The parts of the `influxdb3_local` object the runtime needs after a call."""
+@dataclass(slots=True)
+class Claim:
+    """A call taken by a tick batch (see `claiming`) instead of the trigger's own queue."""
 
-    def pending_writes(self) -> Mapping[str, list[str]]:
-        """Lines written with `write`/`write_to_db`, by database."""
-        ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class TriggerConfig:
-    """What the runtime needs to know about a trigger."""
-
-    database: str
-    name: str
-    kind: str
-    arguments: Mapping[str, str] | None
-    run_async: bool = False
-    error_behavior: str = "log"
-    max_retries: int = 5
-    retry_backoff: float = 1.0
-    timeout: float | None = None
+    runtime: TriggerRuntime
+    call: CallInput
+    future: Future[CallOutcome]
+    prepared: _Prepared | None = None
+    run: _Run | None = None
+    attempt: _Attempt | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class RuntimeServices:
-    """Engine callbacks the runtime uses, so it knows nothing of storage or the catalog."""
+_claims = threading.local()
 
-    clock: Clock
-    observability: Observability
-    load_function: Callable[[str], Callable[..., Any] | None]
-    make_api: Callable[[], PluginAPILike]
-    apply_writes: Callable[[Mapping[str, list[str]]], int]
-    disable: Callable[[str], None]
-    pool: WorkerPool | None
 
+@contextlib.contextmanager
+def claiming() -> Iterator[list[Claim]]:
+    """Collect, instead of queueing, the pooled calls submitted by this thread in the block.
+
+    The scheduler fires every tick due at one instant inside this block and hands the claims to
+    a `TickBatch`, which runs them back to back (no thread hand-off per call).
+    """
+    claims: list[Claim] = []
+    previous = getattr(_claims, "items", None)
+    _claims.items = claims
+    try:
+        yield claims
+    finally:
+        _claims.items = previous
 
 class TriggerRuntime:
     """The running side of one trigger: a queue for synchronous calls, the pool for async ones."""
@@ -122,6 +117,9 @@ class TriggerRuntime:
     def __init__(self, config: TriggerConfig, services: RuntimeServices) -> None:
         self.config = config
         self._services = services
+        self._obs = services.observability
+        self._clock = services.clock
+        self._entry_name, self._signature = ENTRY_POINTS[config.kind]
         self._lock = threading.Lock()
         self._queue: deque[tuple[CallInput, Future[CallOutcome]]] = deque()
         self._draining = False
@@ -135,6 +133,11 @@ class TriggerRuntime:
         return self._in_flight
 
     @property
+    def pool(self) -> WorkerPool | None:
+        """The pool this trigger's calls run on; None runs them in the caller's thread."""
+        return self._services.pool
+
+    @property
     def stopped(self) -> bool:
         """True once the trigger was disabled or deleted."""
         return self._stopped.is_set()
@@ -146,7 +149,7 @@ class TriggerRuntime:
             dropped = [future for _, future in self._queue] + list(self._running)
             self._queue.clear()
         for future in dropped:
-            _resolve(future, _CANCELLED)
+            resolve(future, cancelled())
 
     def submit(self, call: CallInput) -> Future[CallOutcome]:
         """Run a call: inline without a pool, in order for synchronous triggers.
@@ -155,20 +158,29 @@ class TriggerRuntime:
         trigger is stopped first, so nobody waits on a plugin that was disabled mid-call.
         """
         future: Future[CallOutcome] = Future()
-        if self.stopped:
-            _resolve(future, _CANCELLED)
-            return future
         pool = self._services.pool
-        if pool is None:
-            _resolve(future, self.execute(call))
-            return future
-        with self._lock:
-            self._queue.append((call, future))
-            start = self.config.run_async or not self._draining
-            self._draining = self._draining or not self.config.run_async
-        if start:
+        if self.stopped:
+            resolve(future, cancelled())
+        elif pool is None:
+            resolve(future, self.execute(call))
+        elif self._enqueue(call, future):
             pool.submit(self._run_one if self.config.run_async else self._drain)
         return future
+
+    def _enqueue(self, call: CallInput, future: Future[CallOutcome]) -> bool:
+        """Queue or claim the call; True when a pool task must be started for it."""
+        claims: list[Claim] | None = getattr(_claims, "items", None)
+        run_async = self.config.run_async
+        with self._lock:
+            if claims is not None and (run_async or not self._draining):
+                self._draining = self._draining or not run_async
+                self._running.add(future)
+                claims.append(Claim(self, call, future))
+                return False
+            self._queue.append((call, future))
+            start = run_async or not self._draining
+            self._draining = self._draining or not run_async
+        return start
 
     def _run_one(self) -> None:
         with self._lock:
@@ -189,173 +201,231 @@ class TriggerRuntime:
             self._finish(call, future)
 
     def _finish(self, call: CallInput, future: Future[CallOutcome]) -> None:
+        run: _Run | None = None
         try:
-            outcome = self.execute(call)
+            run = self._begin(call)
+            outcome = self._complete(run, self._attempt(run))
         except BaseException as exc:  # keep draining: one broken call must not strand the rest
-            logger.exception("trigger %s: internal error running a call", self.config.name)
-            outcome = CallOutcome(status="error", error=f"internal error: {exc}")
+            outcome = self._internal_error(exc)
+        self._settled(future, outcome, run)
+
+    def _settled(self, future: Future[CallOutcome], outcome: CallOutcome,
+                 run: _Run | None) -> None:
         with self._lock:
             self._running.discard(future)
-        _resolve(future, outcome)
+        resolve(future, outcome)
+        # Disabling stops this runtime; doing it after resolving keeps the real outcome.
+        if run is not None and run.disable_reason is not None:
+            self._services.disable(run.disable_reason)
+
+    def _internal_error(self, exc: BaseException) -> CallOutcome:
+        logger.error("trigger %s: internal error running a call", self.config.name,
+                     exc_info=exc)
+        return CallOutcome(status="error", error=f"internal error: {exc}")
 
     def execute(self, call: CallInput) -> CallOutcome:
-        """Run the plugin for one input, with retries as the trigger's settings say."""
-        started = self._services.clock.now()
-        t0 = time.perf_counter()
+        """Run the plugin for one input in this thread, with retries as the settings say."""
+        run = self._begin(call)
+        outcome = self._complete(run, self._attempt(run))
+        if run.disable_reason is not None:
+            self._services.disable(run.disable_reason)
+        return outcome
+
+    # --- claimed calls (tick batches) --------------------------------------------------------
+
+    def prepare_claim(self, claim: Claim) -> None:
+        """Before the tick: load the entry point and build `influxdb3_local` (errors kept)."""
+        if not self.stopped:
+            claim.prepared = self._prepare(claim.call)
+
+    def invoke_claim(self, claim: Claim) -> None:
+        """At the tick: call the plugin; the bookkeeping waits for `settle_claim`."""
+        if self.stopped:
+            return
+        try:
+            prepared = claim.prepared or self._prepare(claim.call)
+            claim.run = run = self._begin(claim.call)
+            claim.attempt = self._invoke(run, prepared, run.started)
+            run.paused_at = time.perf_counter_ns()
+        except BaseException as exc:  # the batch must go on with the other claims
+            claim.attempt = None
+            self._settled(claim.future, self._internal_error(exc), None)
+
+    def settle_claim(self, claim: Claim) -> None:
+        """After the batch's calls: write back, log, retry or disable, record, then go on."""
+        if claim.run is None:
+            if not claim.future.done():
+                self._settled(claim.future, cancelled(), None)
+            self._after_claim()
+            return
+        run = claim.run
+        run.t0 += time.perf_counter_ns() - run.paused_at  # time spent waiting is not run time
+        attempt = claim.attempt
+        assert attempt is not None
+        pool = self._services.pool
+        if attempt.error is not None and self._retrying and pool is not None:
+            pool.submit(lambda: self._finish_claim(claim, run, attempt))  # back-off may be long
+        else:
+            self._finish_claim(claim, run, attempt)
+
+    def _finish_claim(self, claim: Claim, run: _Run, attempt: _Attempt) -> None:
+        try:
+            outcome = self._complete(run, attempt)
+        except BaseException as exc:
+            outcome = self._internal_error(exc)
+        self._settled(claim.future, outcome, run)
+        self._after_claim()
+
+    def _after_claim(self) -> None:
+        if self.config.run_async:
+            return
+        with self._lock:
+            more = bool(self._queue)
+            self._draining = more
+        if more and self._services.pool is not None:
+            self._services.pool.submit(self._drain)
+
+    # --- one execution -----------------------------------------------------------------------
+
+    @property
+    def _retrying(self) -> bool:
+        return self.config.error_behavior == "retry" and self.config.kind != REQUEST
+
+    def _begin(self, call: CallInput) -> _Run:
         with self._lock:
             self._in_flight += 1
+        return _Run(call=call, started=self._clock.now(), t0=time.perf_counter_ns())
+
+    def _attempt(self, run: _Run) -> _Attempt:
+        return self._invoke(run, self._prepare(run.call))
+
+    def _prepare(self, call: CallInput) -> _Prepared:
+        message = start_line(call.kind, call.scheduled_time)
+        args = (*positional(call), plugin_args(self.config.arguments))
         try:
-            outcome = self._execute_with_policy(call)
+            function = self._services.load_function(self._entry_name)
+            api = None if function is None else self._services.make_api()
+        except BaseException as exc:  # reported by _invoke, with the start line before it
+            return _Prepared(None, None, exc, message, args)
+        return _Prepared(function, api, None, message, args)
+
+    def _invoke(self, run: _Run, prepared: _Prepared, now: datetime | None = None) -> _Attempt:
+        run.entries.append(self.log("INFO", prepared.start_message, None, now))
+        api = prepared.api
+        t0 = time.perf_counter_ns()
+        try:
+            if prepared.failed is not None:
+                raise prepared.failed
+            function = prepared.function
+            if function is None:
+                raise MissingEntryPoint(f"the {self._entry_name} function is not present in "
+                                        f"the plugin. Should be defined as: {self._signature}")
+            value = function(api, *prepared.args)
+        except BaseException as exc:  # plugins may raise SystemExit/KeyboardInterrupt: contain it
+            return _Attempt(api, None, exc, time.perf_counter_ns() - t0)
+        return _Attempt(api, value, None, time.perf_counter_ns() - t0)
+
+    def _settle(self, run: _Run, attempt: _Attempt) -> CallOutcome:
+        api = attempt.api
+        if api is not None:
+            run.entries.extend(getattr(api, "log_entries", ()))
+        if self.stopped:
+            return cancelled("trigger stopped mid-call")
+        if attempt.error is not None:
+            return self._failed(run, attempt.error)
+        assert api is not None
+        written = self._write_back(run, api)
+        run.entries.append(self.log("INFO", finished_line(attempt.elapsed_ns)))
+        return CallOutcome(status="success", value=attempt.value, lines_written=written)
+
+    def _complete(self, run: _Run, attempt: _Attempt) -> CallOutcome:
+        try:
+            outcome = self._with_policy(run, self._settle(run, attempt))
         finally:
             with self._lock:
                 self._in_flight -= 1
-        duration = time.perf_counter() - t0
-        timed_out = self._check_timeout(duration)
-        self._record(call, outcome, started, duration, timed_out)
+        duration = (time.perf_counter_ns() - run.t0) / 1e9
+        outcome.duration_seconds = duration
+        outcome.timed_out = self._check_timeout(run, duration)
+        outcome.log_entries = run.entries
+        self._record(run, outcome, duration)
         return outcome
 
-    def _execute_with_policy(self, call: CallInput) -> CallOutcome:
+    def _with_policy(self, run: _Run, outcome: CallOutcome) -> CallOutcome:
         cfg = self.config
-        retrying = cfg.error_behavior == "retry" and cfg.kind != REQUEST
-        attempts = 0
-        while True:
-            attempts += 1
-            outcome = self._attempt(call)
-            outcome.attempts = attempts
-            if outcome.ok or outcome.status == "cancelled" or cfg.kind == REQUEST:
-                return outcome
-            if not retrying or attempts > cfg.max_retries or self.stopped:
-                break
-            delay = min(cfg.retry_backoff * 2 ** (attempts - 1), 300.0)
-            self.log("WARN", f"attempt {attempts} failed: {outcome.error}; retrying in {delay:g}s")
+        attempts = 1
+        while outcome.status == "error" and self._retrying and attempts <= cfg.max_retries:
+            delay = min(cfg.retry_backoff * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS)
+            run.entries.append(self.log(
+                "WARN", f"attempt {attempts} of {cfg.max_retries + 1} failed, retrying in "
+                f"{delay:g}s: {outcome.error}"))
             if self._stopped.wait(delay):
+                outcome = cancelled(f"trigger stopped while retrying after: {outcome.error}")
                 break
-        self._after_failure(outcome, retrying)
+            attempts += 1
+            outcome = self._settle(run, self._attempt(run))
+        outcome.attempts = attempts
+        if outcome.status == "error" and cfg.kind != REQUEST:
+            self._after_failure(run, outcome)
         return outcome
 
-    def _after_failure(self, outcome: CallOutcome, retried: bool) -> None:
+    def _after_failure(self, run: _Run, outcome: CallOutcome) -> None:
         cfg = self.config
-        if retried:
-            self.log("ERROR", f"giving up after {outcome.attempts} attempts: {outcome.error}")
+        if cfg.kind == SCHEDULE:
+            run.entries.append(self.log("ERROR", scheduled_error_line(cfg.run_async,
+                                                                      str(outcome.error))))
+        if self._retrying:
+            run.entries.append(self.log(
+                "ERROR", f"giving up after {outcome.attempts} attempts: {outcome.error}"))
         if cfg.error_behavior == "disable" and not self.stopped:
-            reason = f"disabled after error: {outcome.error}"
-            self.log("ERROR", f"disabling trigger {cfg.name}: {outcome.error}")
-            self._services.disable(reason)
+            run.disable_reason = f"disabled after error: {outcome.error}"
+            run.entries.append(self.log(
+                "ERROR", f"disabling trigger {cfg.name} after error: {outcome.error}"))
 
-    def _attempt(self, call: CallInput) -> CallOutcome:
-        cfg = self.config
-        name, signature = _ENTRY[cfg.kind]
-        self.log("INFO", _start_line(call))
-        t0 = time.perf_counter_ns()
-        try:
-            function = self._services.load_function(name)
-            if function is None:
-                raise _MissingEntryPoint(
-                    f"the {name} function is not present in the plugin. "
-                    f"Should be defined as: {signature}"
-                )
-            api = self._services.make_api()
-            value = function(api, *_positional(call), _args(cfg.arguments))
-        except BaseException as exc:  # plugins may raise SystemExit/KeyboardInterrupt: contain it
-            if self.stopped:
-                return CallOutcome(status="cancelled", error="trigger stopped mid-call")
-            return self._failed(exc)
-        if self.stopped:
-            return CallOutcome(status="cancelled", value=value, error="trigger stopped mid-call")
-        written = self._write_back(api)
-        self.log("INFO", f"finished execution in {format_duration_ns(time.perf_counter_ns() - t0)}")
-        return CallOutcome(status="success", value=value, lines_written=written)
-
-    def _failed(self, exc: BaseException) -> CallOutcome:
+    def _failed(self, run: _Run, exc: BaseException) -> CallOutcome:
         message = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, _MissingEntryPoint):
+        if isinstance(exc, MissingEntryPoint):
             message = str(exc)
         trace = "".join(traceback.format_exception(exc))
-        label = _KIND_LABEL[self.config.kind]
-        if self.config.kind == REQUEST:
-            self.log("ERROR", f"error running {label}: {message}", trace)
-        else:
-            self.log("ERROR", f"error executing {label}: {message}", trace)
+        run.entries.append(self.log("ERROR", error_line(self.config.kind, message), trace))
         return CallOutcome(status="error", error=message, traceback=trace)
 
-    def _write_back(self, api: PluginAPILike) -> int:
+    def _write_back(self, run: _Run, api: PluginAPILike) -> int:
         pending = api.pending_writes()
-        if not any(pending.values()):
+        if not pending or not any(pending.values()):
             return 0
         try:
             return self._services.apply_writes(pending)
         except Exception as exc:  # write-back failures are logged, the call still succeeded
-            label = _KIND_LABEL[self.config.kind]
-            self.log("ERROR", f"error running {label}: error writing back lines: {exc}")
+            run.entries.append(self.log("ERROR", write_back_error_line(self.config.kind,
+                                                                       str(exc))))
             return 0
 
-    def _check_timeout(self, duration: float) -> bool:
+    def _check_timeout(self, run: _Run, duration: float) -> bool:
         limit = self.config.timeout
         if limit is None or duration <= limit:
             return False
-        self.log("WARN", f"execution took {duration:.3f}s, over the {limit:g}s timeout")
+        run.entries.append(self.log(
+            "WARN", f"execution took {duration:.3f}s, over the {limit:g}s timeout"))
         return True
 
-    def _record(self, call: CallInput, outcome: CallOutcome, started: datetime,
-                duration: float, timed_out: bool) -> None:
+    def _record(self, run: _Run, outcome: CallOutcome, duration: float) -> None:
         cfg = self.config
-        self._services.observability.record_run(RunRecord(
+        call = run.call
+        self._obs.record_run(RunRecord(
             database=cfg.database, trigger_name=cfg.name, kind=cfg.kind,
-            scheduled_time=call.scheduled_time, started=started, duration_seconds=duration,
-            status=outcome.status, attempts=outcome.attempts, rows_in=call.rows_in,
-            lines_written=outcome.lines_written, error=outcome.error, timed_out=timed_out,
+            scheduled_time=call.scheduled_time, started=run.started, duration_seconds=duration,
+            status=outcome.status, attempts=outcome.attempts,
+            rows_in=call.rows_in if call.table_batches else 0,
+            lines_written=outcome.lines_written, error=outcome.error,
+            traceback=outcome.traceback, timed_out=outcome.timed_out,
         ))
 
-    def log(self, level: str, message: str, trace: str | None = None) -> None:
-        """Write a framework line to this trigger's log."""
-        self._services.observability.log(LogEntry(
-            time=self._services.clock.now(), database=self.config.database,
-            trigger_name=self.config.name, level=level, message=message, traceback=trace,
-        ))
-
-
-_CANCELLED = CallOutcome(status="cancelled", error="trigger stopped")
-
-
-def _resolve(future: Future[CallOutcome], outcome: CallOutcome) -> None:
-    if not future.done():
-        with contextlib.suppress(InvalidStateError):  # stop() resolved it first
-            future.set_result(outcome)
-
-
-class _MissingEntryPoint(Exception):
-    """The plugin lacks the function its trigger kind calls."""
-
-
-def _positional(call: CallInput) -> tuple[Any, ...]:
-    if call.kind == WAL:
-        return ([] if call.table_batches is None else call.table_batches,)
-    if call.kind == SCHEDULE:
-        return (call.call_time,)
-    return (dict(call.query_parameters or {}), dict(call.headers or {}), call.body)
-
-
-def _args(arguments: Mapping[str, str] | None) -> dict[str, str] | None:
-    return None if arguments is None else dict(arguments)
-
-
-def _start_line(call: CallInput) -> str:
-    if call.kind == WAL:
-        return "starting execution of wal plugin."
-    if call.kind == SCHEDULE and call.scheduled_time is not None:
-        tick = call.scheduled_time.astimezone(UTC)
-        return f"starting execution with scheduled time {tick:%Y-%m-%d %H:%M:%S} UTC"
-    return "starting execution of request plugin."
-
-
-def format_duration_ns(ns: int) -> str:
-    """Render a duration the way InfluxDB 3's log lines do (`1ms 234us 567ns`)."""
-    if ns <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000),
-                       ("ms", 1_000_000), ("us", 1_000), ("ns", 1)):
-        count, ns = divmod(ns, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return " ".join(parts)
+    def log(self, level: str, message: str, trace: str | None = None,
+            when: datetime | None = None) -> LogEntry:
+        """Write a framework line to this trigger's log (at `when`, default now); returns it."""
+        entry = LogEntry(time=when or self._clock.now(), database=self.config.database,
+                         trigger_name=self.config.name, level=level, message=message,
+                         traceback=trace)
+        self._obs.log(entry)
+        return entry

@@ -13,7 +13,7 @@ import pytest
 
 from engine.batches import TableBatch
 from engine.clock import ManualClock
-from engine.observability import Observability
+from engine.observability import LogEntry, Observability
 from engine.runtime import (
     REQUEST,
     SCHEDULE,
@@ -36,6 +36,10 @@ class _Api:
 
     def pending_writes(self) -> Mapping[str, list[str]]:
         return self.writes
+
+    @property
+    def log_entries(self) -> list[LogEntry]:
+        return []
 
 
 class _Host:

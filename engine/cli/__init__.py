@@ -13,6 +13,7 @@ from .. import __version__
 # this list so verbs can be added without touching each other.
 COMMAND_MODULES: tuple[str, ...] = (
     "spec", "serve", "create", "write", "query", "install", "update", "show", "test_cmd", "bench",
+    "run",
 )
 
 

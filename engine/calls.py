@@ -1,0 +1,165 @@
+"""What flows through a trigger's runtime: call inputs, outcomes, configuration, services."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .batches import TableBatch
+from .clock import Clock
+from .observability import LogEntry, Observability
+from .runlog import REQUEST, SCHEDULE, WAL
+from .workers import WorkerPool
+
+ENTRY_POINTS = {
+    WAL: ("process_writes", "process_writes(influxdb3_local, table_batches, args=None)"),
+    SCHEDULE: (
+        "process_scheduled_call",
+        "process_scheduled_call(influxdb3_local, call_time, args=None)",
+    ),
+    REQUEST: (
+        "process_request",
+        "process_request(influxdb3_local, query_parameters, request_headers, request_body, "
+        "args=None) -> Tuple[str, Optional[Dict[str, str]]]",
+    ),
+}
+# The longest wait between two retries, however many attempts came before.
+MAX_BACKOFF_SECONDS = 300.0
+
+# Not frozen (one is made per call, and frozen dataclasses cost three times as much to build);
+# nothing changes one after it is made.
+@dataclass(kw_only=True, slots=True)
+class CallInput:
+    """What one plugin call receives."""
+
+    kind: str
+    table_batches: list[TableBatch] | None = None
+    scheduled_time: datetime | None = None
+    query_parameters: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
+    body: bytes = b""
+
+    @property
+    def rows_in(self) -> int:
+        """How many rows the call was handed."""
+        return sum(_num_rows(b) for b in self.table_batches or ())
+
+    @property
+    def call_time(self) -> datetime | None:
+        """The scheduled tick as plugins see it: naive UTC, whole seconds."""
+        if self.scheduled_time is None:
+            return None
+        return self.scheduled_time.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _num_rows(batch: TableBatch) -> int:
+    counted = getattr(batch, "num_rows", None)
+    return int(counted) if isinstance(counted, int) else int(batch.to_arrow().num_rows)
+
+
+@dataclass(kw_only=True, slots=True)
+class CallOutcome:
+    """How one plugin execution (all its attempts) ended.
+
+    Attributes:
+        status: `success`, `error` or `cancelled` (the trigger was stopped first or mid-call).
+        attempts: How many times the plugin was called (more than one after retries).
+        duration_seconds: Wall time of the execution, retries and back-off included.
+        timed_out: The execution took longer than the trigger's `timeout` setting.
+        log_entries: This execution's log lines: the framework's and the plugin's, in order.
+    """
+
+    status: str
+    attempts: int = 0
+    value: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    lines_written: int = 0
+    duration_seconds: float = 0.0
+    timed_out: bool = False
+    log_entries: list[LogEntry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the plugin returned normally."""
+        return self.status == "success"
+
+    @property
+    def log_lines(self) -> list[str]:
+        """This execution's log lines as `LEVEL: message`."""
+        return [f"{e.level}: {e.message}" for e in self.log_entries]
+
+
+class PluginAPILike(Protocol):
+    """The parts of the `influxdb3_local` object the runtime needs after a call."""
+
+    def pending_writes(self) -> Mapping[str, list[str]]:
+        """Lines written with `write`/`write_to_db`, by database."""
+        ...
+
+    @property
+    def log_entries(self) -> Sequence[LogEntry]:
+        """The lines the plugin logged during the call."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggerConfig:
+    """What the runtime needs to know about a trigger."""
+
+    database: str
+    name: str
+    kind: str
+    arguments: Mapping[str, str] | None
+    run_async: bool = False
+    error_behavior: str = "log"
+    max_retries: int = 5
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeServices:
+    """Engine callbacks the runtime uses, so it knows nothing of storage or the catalog."""
+
+    clock: Clock
+    observability: Observability
+    load_function: Callable[[str], Callable[..., Any] | None]
+    make_api: Callable[[], PluginAPILike]
+    apply_writes: Callable[[Mapping[str, list[str]]], int]
+    disable: Callable[[str], None]
+    pool: WorkerPool | None
+
+
+
+def cancelled(error: str = "trigger stopped") -> CallOutcome:
+    """The outcome of a call its trigger was stopped before or during."""
+    return CallOutcome(status="cancelled", error=error)
+
+
+def resolve(future: Future[CallOutcome], outcome: CallOutcome) -> None:
+    """Settle `future` unless it already is (stop() may have resolved it first)."""
+    with contextlib.suppress(InvalidStateError):
+        future.set_result(outcome)
+
+
+class MissingEntryPoint(Exception):
+    """The plugin lacks the function its trigger kind calls."""
+
+
+def positional(call: CallInput) -> tuple[Any, ...]:
+    """The arguments after `influxdb3_local` and before `args`, by kind."""
+    if call.kind == WAL:
+        return ([] if call.table_batches is None else call.table_batches,)
+    if call.kind == SCHEDULE:
+        return (call.call_time,)
+    return (dict(call.query_parameters or {}), dict(call.headers or {}), call.body)
+
+
+def plugin_args(arguments: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The `args` a plugin gets: its own copy of the trigger arguments, or None."""
+    return None if arguments is None else dict(arguments)
