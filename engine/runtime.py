@@ -216,7 +216,14 @@ class TriggerRuntime:
         resolve(future, outcome)
         # Disabling stops this runtime; doing it after resolving keeps the real outcome.
         if run is not None and run.disable_reason is not None:
-            self._services.disable(run.disable_reason)
+            self._disable(run.disable_reason)
+
+    def _disable(self, reason: str) -> None:
+        try:
+            self._services.disable(reason)
+        except Exception:  # e.g. the engine stopped meanwhile: the trigger is stopped anyway
+            logger.warning("trigger %s: could not disable it (%s)", self.config.name, reason,
+                           exc_info=True)
 
     def _internal_error(self, exc: BaseException) -> CallOutcome:
         logger.error("trigger %s: internal error running a call", self.config.name,
@@ -228,7 +235,7 @@ class TriggerRuntime:
         run = self._begin(call)
         outcome = self._complete(run, self._attempt(run))
         if run.disable_reason is not None:
-            self._services.disable(run.disable_reason)
+            self._disable(run.disable_reason)
         return outcome
 
     # --- claimed calls (tick batches) --------------------------------------------------------

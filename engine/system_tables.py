@@ -36,6 +36,7 @@ RUNS_SCHEMA = pa.schema([
     ("scheduled_time", _TS), ("start_time", _TS), ("duration_ms", pa.float64()),
     ("status", pa.string()), ("attempts", pa.int64()), ("rows_in", pa.int64()),
     ("lines_written", pa.int64()), ("timed_out", pa.bool_()), ("error", pa.string()),
+    ("traceback", pa.string()),
 ])
 PLUGIN_FILES_SCHEMA = pa.schema([
     ("plugin_name", pa.string()), ("file_name", pa.string()), ("file_path", pa.string()),
@@ -89,7 +90,7 @@ def runs_table(observability: Observability, db: str | None = None) -> pa.Table:
         "scheduled_time": _ns(r.scheduled_time), "start_time": _ns(r.started),
         "duration_ms": r.duration_seconds * 1000.0, "status": r.status, "attempts": r.attempts,
         "rows_in": r.rows_in, "lines_written": r.lines_written, "timed_out": r.timed_out,
-        "error": r.error,
+        "error": r.error, "traceback": r.traceback,
     } for r in observability.runs() if db is None or r.database == db]
     return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
 
