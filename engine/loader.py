@@ -383,7 +383,7 @@ class PluginLoader:
         sys.modules[name] = module
         try:
             _IMPORTER.exec_module(module)
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:  # a plugin raising KeyboardInterrupt must not reach the host
             _discard(build)
             raise PluginLoadError(filename, _plugin_traceback(exc, snapshot.sources)) from exc
         return build, module
