@@ -22,7 +22,6 @@ from engine.runtime import (
     RuntimeServices,
     TriggerConfig,
     TriggerRuntime,
-    format_duration_ns,
 )
 from engine.workers import WorkerPool
 
@@ -258,10 +257,3 @@ def test_soft_timeout_is_logged_and_marked() -> None:
     assert runtime.submit(CallInput(kind=WAL, table_batches=[])).result().ok
     assert any("over the 0.01s timeout" in m for m in host.messages())
     assert host.observability.runs()[-1].timed_out
-
-
-@pytest.mark.parametrize("ns, text", [
-    (1_234_567, "1ms 234us 567ns"), (2_000_000_000, "2s"), (61_000_000_000, "1m 1s"), (0, "0s"),
-], ids=["mixed", "seconds", "minutes", "zero"])
-def test_durations_render_like_influxdb(ns: int, text: str) -> None:
-    assert format_duration_ns(ns) == text

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from engine.clock import ManualClock, SystemClock
+from engine.observability import Observability
+from engine.runtime import SCHEDULE, CallInput, RuntimeServices, TriggerConfig, TriggerRuntime
 from engine.scheduler import Scheduler
+from engine.workers import WorkerPool
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -155,3 +158,90 @@ def test_background_thread_fires_on_the_real_clock() -> None:
         assert fired.wait(3)
     finally:
         scheduler.stop()
+
+
+def test_ticks_due_together_fire_in_the_order_the_triggers_were_added() -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    for key in ("c", "a", "b"):
+        scheduler.add(key, _Every(10))
+    clock.advance(20)
+    scheduler.run_due()
+    assert [k for k, _ in fired] == ["c", "a", "b", "c", "a", "b"]
+
+
+def test_adding_a_key_again_replaces_its_schedule() -> None:
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("a", _Every(10))
+    assert scheduler.add("a", _Every(25)) == T0 + timedelta(seconds=25)
+    clock.advance(50)
+    scheduler.run_due()
+    assert [int((t - T0).total_seconds()) for _, t in fired] == [25, 50]
+
+
+def test_a_schedule_that_runs_out_stops_firing() -> None:
+    class _Once:
+        def next_after(self, dt: datetime, tz: tzinfo | None = None) -> datetime | None:
+            return T0 + timedelta(seconds=5) if dt < T0 + timedelta(seconds=5) else None
+
+    clock = ManualClock(T0)
+    fired, fire = _recorder()
+    scheduler = Scheduler(clock, fire)
+    scheduler.add("once", _Once())
+    clock.advance(100)
+    assert scheduler.run_due() == 1
+    assert scheduler.next_tick("once") is None and scheduler.run_due() == 0
+    assert fired == [("once", T0 + timedelta(seconds=5))]
+
+
+def test_with_a_lead_calls_are_prepared_early_but_never_run_before_their_tick() -> None:
+    clock = ManualClock(T0)
+    pool = WorkerPool(4)
+    called: list[datetime] = []
+    ran = threading.Event()
+    loads: list[str] = []
+
+    def plugin(api: Any, call_time: datetime, args: Any) -> None:
+        called.append(call_time)
+        ran.set()
+
+    def load(name: str) -> Any:
+        loads.append(name)
+        return plugin
+
+    services = RuntimeServices(clock=clock, observability=Observability(), load_function=load,
+                               make_api=_Api, apply_writes=lambda p: 0,
+                               disable=lambda r: None, pool=pool)
+    runtime = TriggerRuntime(TriggerConfig(database="db", name="t", kind=SCHEDULE,
+                                           arguments=None), services)
+    scheduler = Scheduler(
+        clock, lambda key, tick: runtime.submit(CallInput(kind=SCHEDULE, scheduled_time=tick)),
+        lead_seconds=10.0)
+    scheduler.add("t", _Every(10))
+    scheduler.start()
+    try:
+        deadline = threading.Event()
+        for _ in range(1000):
+            if loads:
+                break
+            deadline.wait(0.005)
+        assert loads == ["process_scheduled_call"]  # prepared ten seconds ahead
+        assert not ran.wait(0.1)
+        clock.advance(10)
+        assert ran.wait(5)
+        assert called == [datetime(2025, 1, 1, 0, 0, 10)]
+    finally:
+        scheduler.stop()
+        pool.shutdown()
+
+
+class _Api:
+    def pending_writes(self) -> dict[str, list[str]]:
+        return {}
+
+    @property
+    def log_entries(self) -> list[Any]:
+        return []
