@@ -251,12 +251,16 @@ class TriggerRuntime:
             return
         try:
             prepared = claim.prepared or self._prepare(claim.call)
-            claim.run = run = self._begin(claim.call)
-            claim.attempt = self._invoke(run, prepared, run.started)
-            run.paused_at = time.perf_counter_ns()
+            run = self._begin(claim.call)
         except BaseException as exc:  # the batch must go on with the other claims
-            claim.attempt = None
             self._settled(claim.future, self._internal_error(exc), None)
+            return
+        claim.run = run
+        try:
+            claim.attempt = self._invoke(run, prepared, run.started)
+        except BaseException as exc:  # _invoke contains plugin failures; this is our own
+            claim.attempt = _Attempt(prepared.api, None, exc, 0)
+        run.paused_at = time.perf_counter_ns()
 
     def settle_claim(self, claim: Claim) -> None:
         """After the batch's calls: write back, log, retry or disable, record, then go on."""

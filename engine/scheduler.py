@@ -274,7 +274,7 @@ class Scheduler:
                 if batch.preparing_seconds is not None and self.lead_seconds:
                     self._adapt_lead(batch.preparing_seconds)
                     batch.preparing_seconds = None
-            self._batches = [b for b in batches if b.calling or b.phase != "calling"]
+            self._batches = [b for b in batches if not b.finished]
             return bool(self._batches)
 
 

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 # Before the tick: loading entry points and building `influxdb3_local`; at the tick: the calls;
 # after them: write-backs, log lines, run records (so none of that delays a later call).
-PREPARING, CALLING = "preparing", "calling"
+PREPARING, CALLING, CANCELLED = "preparing", "calling", "cancelled"
 
 
 class TickBatch:
@@ -52,30 +52,55 @@ class TickBatch:
         """True while calls remain that no thread has started."""
         return self.phase == CALLING and bool(self._pending)
 
+    @property
+    def finished(self) -> bool:
+        """True once every call was started (or the batch was cancelled)."""
+        return self.phase == CANCELLED or (self.phase == CALLING and not self._pending)
+
     def dispatch(self) -> None:
-        """Hand the batch to a pool thread."""
-        self._pool.submit(self._first)
+        """Hand the batch to a pool thread (its calls are cancelled if the pool is shut down)."""
+        try:
+            self._pool.submit(self._first)
+        except RuntimeError:  # the engine is stopping
+            self._cancel()
 
     def _first(self) -> None:
         try:
             for claim in self._claims:
                 claim.runtime.prepare_claim(claim)
-                self.preparing_seconds = (self._clock.now() - self._began).total_seconds()
-            self._wait_for_tick()
-        finally:
-            self._pending.extend(self._claims)
-            self.phase = CALLING
+            self.preparing_seconds = (self._clock.now() - self._began).total_seconds()
+            go = self._wait_for_tick()
+        except Exception:  # run the calls unprepared rather than strand them
+            logger.exception("preparing a tick batch failed")
+            go = True
+        if not go:
+            self._cancel()
+            return
+        self._pending.extend(self._claims)
+        self.phase = CALLING
         self._work()
 
-    def _wait_for_tick(self) -> None:
+    def _wait_for_tick(self) -> bool:
+        """Wait until the tick; False when the scheduler stopped first."""
         start_at = self._start_at
         if start_at is None:
-            return
+            return True
         while not self._stopping.is_set():
             remaining = (start_at - self._clock.now()).total_seconds()
             if remaining <= 0:
-                return
+                return True
             self._stopping.wait(min(remaining, 0.05))
+        return False
+
+    def _cancel(self) -> None:
+        """Settle every claim as cancelled: none of them was called."""
+        self.phase = CANCELLED
+        for claim in self._claims:
+            claim.prepared = None
+            try:
+                claim.runtime.settle_claim(claim)
+            except Exception:
+                logger.exception("cancelling the call of %s failed", claim.runtime.config.name)
 
     def _work(self) -> None:
         pending, done = self._pending, self._done

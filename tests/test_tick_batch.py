@@ -200,3 +200,22 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
             return
         pause.wait(0.005)
     raise AssertionError("condition not met in time")
+
+
+def test_stopping_before_the_tick_cancels_the_calls(world: _World) -> None:
+    stopping = threading.Event()
+    claims, futures = _submit_all([world.runtime("a"), world.runtime("b")])
+    [batch] = dispatch_claims(claims, world.clock, start_at=T0 + timedelta(seconds=30),
+                              stopping=stopping)
+    _wait_until(lambda: world.loads == 2)
+    stopping.set()
+    assert [f.result(timeout=5).status for f in futures] == ["cancelled", "cancelled"]
+    assert world.calls == [] and batch.finished
+
+
+def test_a_batch_for_a_shut_down_pool_is_cancelled(world: _World) -> None:
+    claims, futures = _submit_all([world.runtime("a")])
+    world.pool.shutdown()
+    dispatch_claims(claims, world.clock)
+    assert futures[0].result(timeout=5).status == "cancelled"
+    assert world.calls == []
