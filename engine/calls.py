@@ -1,19 +1,24 @@
-"""What flows through a trigger's runtime: call inputs, outcomes, configuration, services."""
+"""What flows through a trigger's runtime: inputs, outcomes, settings, services, call state."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .batches import TableBatch
 from .clock import Clock
 from .observability import LogEntry, Observability
+from .overrun import Watch
 from .runlog import REQUEST, SCHEDULE, WAL
 from .workers import WorkerPool
+
+if TYPE_CHECKING:
+    from .runtime import TriggerRuntime
 
 ENTRY_POINTS = {
     WAL: ("process_writes", "process_writes(influxdb3_local, table_batches, args=None)"),
@@ -163,3 +168,74 @@ def positional(call: CallInput) -> tuple[Any, ...]:
 def plugin_args(arguments: Mapping[str, str] | None) -> dict[str, str] | None:
     """The `args` a plugin gets: its own copy of the trigger arguments, or None."""
     return None if arguments is None else dict(arguments)
+
+
+@dataclass(slots=True)
+class Run:
+    """One execution in progress: its input, timing and the log lines it produced."""
+
+    call: CallInput
+    started: datetime
+    t0: int
+    paused_at: int = 0
+    entries: list[LogEntry] = field(default_factory=list)
+    disable_reason: str | None = None
+    watch: Watch | None = None
+
+
+@dataclass(slots=True)
+class Attempt:
+    """How one call of the plugin went: its `influxdb3_local`, return value or exception."""
+
+    api: PluginAPILike | None
+    value: Any
+    error: BaseException | None
+    elapsed_ns: int
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An attempt's inputs, made before it starts: entry point, `influxdb3_local`, arguments."""
+
+    function: Callable[..., Any] | None
+    api: PluginAPILike | None
+    failed: BaseException | None
+    start_message: str
+    args: tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class Claim:
+    """A call taken by a tick batch (see `claiming`) instead of the trigger's own queue."""
+
+    runtime: TriggerRuntime
+    call: CallInput
+    future: Future[CallOutcome]
+    prepared: Prepared | None = None
+    run: Run | None = None
+    attempt: Attempt | None = None
+
+
+_claims = threading.local()
+
+
+@contextlib.contextmanager
+def claiming() -> Iterator[list[Claim]]:
+    """Collect, instead of queueing, the pooled calls submitted by this thread in the block.
+
+    The scheduler fires every tick due at one instant inside this block and hands the claims to
+    a `TickBatch`, which runs them back to back (no thread hand-off per call).
+    """
+    claims: list[Claim] = []
+    previous = getattr(_claims, "items", None)
+    _claims.items = claims
+    try:
+        yield claims
+    finally:
+        _claims.items = previous
+
+
+def claims_in_progress() -> list[Claim] | None:
+    """The list `claiming()` collects into in this thread, or None outside the block."""
+    items: list[Claim] | None = getattr(_claims, "items", None)
+    return items

@@ -2,33 +2,36 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from .calls import (
     ENTRY_POINTS,
     MAX_BACKOFF_SECONDS,
+    Attempt,
     CallInput,
     CallOutcome,
+    Claim,
     MissingEntryPoint,
     PluginAPILike,
+    Prepared,
+    Run,
     RuntimeServices,
     TriggerConfig,
     cancelled,
+    claiming,
+    claims_in_progress,
     plugin_args,
     positional,
     resolve,
 )
 from .observability import LogEntry, RunRecord
+from .overrun import OVERRUNS
 from .runlog import (
     REQUEST,
     SCHEDULE,
@@ -49,67 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(slots=True)
-class _Run:
-    """One execution in progress: its input, timing and the log lines it produced."""
-
-    call: CallInput
-    started: datetime
-    t0: int
-    paused_at: int = 0
-    entries: list[LogEntry] = field(default_factory=list)
-    disable_reason: str | None = None
-
-
-@dataclass(slots=True)
-class _Attempt:
-    api: PluginAPILike | None
-    value: Any
-    error: BaseException | None
-    elapsed_ns: int
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """An attempt's inputs, made before it starts: entry point, `influxdb3_local`, arguments."""
-
-    function: Callable[..., Any] | None
-    api: PluginAPILike | None
-    failed: BaseException | None
-    start_message: str
-    args: tuple[Any, ...]
-
-
-@dataclass(slots=True)
-class Claim:
-    """A call taken by a tick batch (see `claiming`) instead of the trigger's own queue."""
-
-    runtime: TriggerRuntime
-    call: CallInput
-    future: Future[CallOutcome]
-    prepared: _Prepared | None = None
-    run: _Run | None = None
-    attempt: _Attempt | None = None
-
-
-_claims = threading.local()
-
-
-@contextlib.contextmanager
-def claiming() -> Iterator[list[Claim]]:
-    """Collect, instead of queueing, the pooled calls submitted by this thread in the block.
-
-    The scheduler fires every tick due at one instant inside this block and hands the claims to
-    a `TickBatch`, which runs them back to back (no thread hand-off per call).
-    """
-    claims: list[Claim] = []
-    previous = getattr(_claims, "items", None)
-    _claims.items = claims
-    try:
-        yield claims
-    finally:
-        _claims.items = previous
 
 class TriggerRuntime:
     """The running side of one trigger: a queue for synchronous calls, the pool for async ones."""
@@ -169,7 +111,7 @@ class TriggerRuntime:
 
     def _enqueue(self, call: CallInput, future: Future[CallOutcome]) -> bool:
         """Queue or claim the call; True when a pool task must be started for it."""
-        claims: list[Claim] | None = getattr(_claims, "items", None)
+        claims = claims_in_progress()
         run_async = self.config.run_async
         with self._lock:
             if claims is not None and (run_async or not self._draining):
@@ -201,7 +143,7 @@ class TriggerRuntime:
             self._finish(call, future)
 
     def _finish(self, call: CallInput, future: Future[CallOutcome]) -> None:
-        run: _Run | None = None
+        run: Run | None = None
         try:
             run = self._begin(call)
             outcome = self._complete(run, self._attempt(run))
@@ -210,7 +152,7 @@ class TriggerRuntime:
         self._settled(future, outcome, run)
 
     def _settled(self, future: Future[CallOutcome], outcome: CallOutcome,
-                 run: _Run | None) -> None:
+                 run: Run | None) -> None:
         with self._lock:
             self._running.discard(future)
         resolve(future, outcome)
@@ -259,8 +201,10 @@ class TriggerRuntime:
         try:
             claim.attempt = self._invoke(run, prepared, run.started)
         except BaseException as exc:  # _invoke contains plugin failures; this is our own
-            claim.attempt = _Attempt(prepared.api, None, exc, 0)
+            claim.attempt = Attempt(prepared.api, None, exc, 0)
         run.paused_at = time.perf_counter_ns()
+        if run.watch is not None:  # waiting for the batch's bookkeeping is not running
+            run.watch.done()
 
     def settle_claim(self, claim: Claim) -> None:
         """After the batch's calls: write back, log, retry or disable, record, then go on."""
@@ -279,7 +223,7 @@ class TriggerRuntime:
         else:
             self._finish_claim(claim, run, attempt)
 
-    def _finish_claim(self, claim: Claim, run: _Run, attempt: _Attempt) -> None:
+    def _finish_claim(self, claim: Claim, run: Run, attempt: Attempt) -> None:
         try:
             outcome = self._complete(run, attempt)
         except BaseException as exc:
@@ -302,25 +246,32 @@ class TriggerRuntime:
     def _retrying(self) -> bool:
         return self.config.error_behavior == "retry" and self.config.kind != REQUEST
 
-    def _begin(self, call: CallInput) -> _Run:
+    def _begin(self, call: CallInput) -> Run:
         with self._lock:
             self._in_flight += 1
-        return _Run(call=call, started=self._clock.now(), t0=time.perf_counter_ns())
+        run = Run(call=call, started=self._clock.now(), t0=time.perf_counter_ns())
+        limit = self.config.timeout
+        if limit is not None:
+            run.watch = OVERRUNS.watch(limit, lambda: self._still_running(limit))
+        return run
 
-    def _attempt(self, run: _Run) -> _Attempt:
+    def _still_running(self, limit: float) -> None:
+        self.log("WARN", f"execution still running after its {limit:g}s timeout")
+
+    def _attempt(self, run: Run) -> Attempt:
         return self._invoke(run, self._prepare(run.call))
 
-    def _prepare(self, call: CallInput) -> _Prepared:
+    def _prepare(self, call: CallInput) -> Prepared:
         message = start_line(call.kind, call.scheduled_time)
         args = (*positional(call), plugin_args(self.config.arguments))
         try:
             function = self._services.load_function(self._entry_name)
             api = None if function is None else self._services.make_api()
         except BaseException as exc:  # reported by _invoke, with the start line before it
-            return _Prepared(None, None, exc, message, args)
-        return _Prepared(function, api, None, message, args)
+            return Prepared(None, None, exc, message, args)
+        return Prepared(function, api, None, message, args)
 
-    def _invoke(self, run: _Run, prepared: _Prepared, now: datetime | None = None) -> _Attempt:
+    def _invoke(self, run: Run, prepared: Prepared, now: datetime | None = None) -> Attempt:
         run.entries.append(self.log("INFO", prepared.start_message, None, now))
         api = prepared.api
         t0 = time.perf_counter_ns()
@@ -333,10 +284,10 @@ class TriggerRuntime:
                                         f"the plugin. Should be defined as: {self._signature}")
             value = function(api, *prepared.args)
         except BaseException as exc:  # plugins may raise SystemExit/KeyboardInterrupt: contain it
-            return _Attempt(api, None, exc, time.perf_counter_ns() - t0)
-        return _Attempt(api, value, None, time.perf_counter_ns() - t0)
+            return Attempt(api, None, exc, time.perf_counter_ns() - t0)
+        return Attempt(api, value, None, time.perf_counter_ns() - t0)
 
-    def _settle(self, run: _Run, attempt: _Attempt) -> CallOutcome:
+    def _settle(self, run: Run, attempt: Attempt) -> CallOutcome:
         api = attempt.api
         if api is not None:
             run.entries.extend(getattr(api, "log_entries", ()))
@@ -349,10 +300,12 @@ class TriggerRuntime:
         run.entries.append(self.log("INFO", finished_line(attempt.elapsed_ns)))
         return CallOutcome(status="success", value=attempt.value, lines_written=written)
 
-    def _complete(self, run: _Run, attempt: _Attempt) -> CallOutcome:
+    def _complete(self, run: Run, attempt: Attempt) -> CallOutcome:
         try:
             outcome = self._with_policy(run, self._settle(run, attempt))
         finally:
+            if run.watch is not None:
+                run.watch.done()
             with self._lock:
                 self._in_flight -= 1
         duration = (time.perf_counter_ns() - run.t0) / 1e9
@@ -362,7 +315,7 @@ class TriggerRuntime:
         self._record(run, outcome, duration)
         return outcome
 
-    def _with_policy(self, run: _Run, outcome: CallOutcome) -> CallOutcome:
+    def _with_policy(self, run: Run, outcome: CallOutcome) -> CallOutcome:
         cfg = self.config
         attempts = 1
         while outcome.status == "error" and self._retrying and attempts <= cfg.max_retries:
@@ -380,7 +333,7 @@ class TriggerRuntime:
             self._after_failure(run, outcome)
         return outcome
 
-    def _after_failure(self, run: _Run, outcome: CallOutcome) -> None:
+    def _after_failure(self, run: Run, outcome: CallOutcome) -> None:
         cfg = self.config
         if cfg.kind == SCHEDULE:
             run.entries.append(self.log("ERROR", scheduled_error_line(cfg.run_async,
@@ -393,7 +346,7 @@ class TriggerRuntime:
             run.entries.append(self.log(
                 "ERROR", f"disabling trigger {cfg.name} after error: {outcome.error}"))
 
-    def _failed(self, run: _Run, exc: BaseException) -> CallOutcome:
+    def _failed(self, run: Run, exc: BaseException) -> CallOutcome:
         message = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, MissingEntryPoint):
             message = str(exc)
@@ -401,7 +354,7 @@ class TriggerRuntime:
         run.entries.append(self.log("ERROR", error_line(self.config.kind, message), trace))
         return CallOutcome(status="error", error=message, traceback=trace)
 
-    def _write_back(self, run: _Run, api: PluginAPILike) -> int:
+    def _write_back(self, run: Run, api: PluginAPILike) -> int:
         pending = api.pending_writes()
         if not pending or not any(pending.values()):
             return 0
@@ -412,7 +365,7 @@ class TriggerRuntime:
                                                                        str(exc))))
             return 0
 
-    def _check_timeout(self, run: _Run, duration: float) -> bool:
+    def _check_timeout(self, run: Run, duration: float) -> bool:
         limit = self.config.timeout
         if limit is None or duration <= limit:
             return False
@@ -420,7 +373,7 @@ class TriggerRuntime:
             "WARN", f"execution took {duration:.3f}s, over the {limit:g}s timeout"))
         return True
 
-    def _record(self, run: _Run, outcome: CallOutcome, duration: float) -> None:
+    def _record(self, run: Run, outcome: CallOutcome, duration: float) -> None:
         cfg = self.config
         call = run.call
         self._obs.record_run(RunRecord(

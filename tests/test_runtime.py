@@ -257,3 +257,29 @@ def test_soft_timeout_is_logged_and_marked() -> None:
     assert runtime.submit(CallInput(kind=WAL, table_batches=[])).result().ok
     assert any("over the 0.01s timeout" in m for m in host.messages())
     assert host.observability.runs()[-1].timed_out
+
+
+def test_a_call_still_running_past_its_timeout_is_reported_while_it_runs() -> None:
+    release = threading.Event()
+    pool = WorkerPool(2)
+    host = _Host(lambda api, batches, args: release.wait(10), pool)
+    future = _runtime(host, timeout=0.02).submit(CallInput(kind=WAL, table_batches=[]))
+    pause = threading.Event()
+    for _ in range(1000):
+        if "execution still running after its 0.02s timeout" in host.messages():
+            break
+        pause.wait(0.005)
+    assert "execution still running after its 0.02s timeout" in host.messages()
+    assert not future.done()
+    release.set()
+    outcome = future.result(timeout=5)
+    assert outcome.ok and outcome.timed_out
+    pool.shutdown()
+
+
+def test_no_timeout_warning_for_a_call_that_ends_in_time() -> None:
+    host = _Host(lambda api, batches, args: None)
+    outcome = _runtime(host, timeout=0.05).submit(CallInput(kind=WAL, table_batches=[])).result()
+    threading.Event().wait(0.1)  # past the deadline the call no longer has
+    assert outcome.ok and not outcome.timed_out
+    assert not [m for m in host.messages() if "timeout" in m]
