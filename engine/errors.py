@@ -758,3 +758,15 @@ class InvalidServerOption(EngineError, ValueError):
         self.option = option
         self.value = value
         super().__init__(f"invalid {option} {value!r}: expected {expected}")
+
+
+class WriteBackFailed(EngineError, RuntimeError):
+    """Some of a plugin's batched writes (`write`/`write_to_db`) were refused after its call."""
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        details = "; ".join(f"to {db!r}: {reason}" for db, reason in failures.items())
+        super().__init__(
+            f"batched writes to {len(failures)} database(s) were refused ({details}); "
+            "writes to the other databases were applied"
+        )
