@@ -1,4 +1,4 @@
-"""scheduled_rollup: date_bin aggregates of the window before each tick, written with LineBuilder."""
+"""scheduled_rollup: date_bin aggregates of the window before each tick, written as lines."""
 
 from datetime import datetime
 
