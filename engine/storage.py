@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -14,6 +15,7 @@ import pyarrow as pa
 from . import ingest
 from .catalog import Catalog
 from .clock import Clock, SystemClock, now_ns
+from .datadir import CHECKPOINTS_DIR, WAL_DIR, lock_data_dir, release_lock
 from .errors import WalWriteFailed
 from .names import validate_database_name
 from .query import QueryEngine
@@ -65,15 +67,8 @@ class Storage:
         self.memory_budget_bytes = memory_budget_bytes
         self.snapshot_bytes = snapshot_bytes
         self.background = background
-        self.catalog = catalog if catalog is not None else Catalog(self.data_dir)
-        self.tables = TableStore(self.data_dir, memory_budget_bytes=memory_budget_bytes)
-        self.queries = QueryEngine(
-            self.tables, self.clock, database_exists=self.catalog.has_database
-        )
         self._lock = threading.RLock()
         self._deliver_lock = threading.RLock()  # taken before the buffer's flush lock
-        self._wal = WriteAheadLog(self.data_dir / "wal") if self.data_dir is not None else None
-        self._dispatcher = self._make_dispatcher()
         self._undelivered: list[WalRecord] = []
         self._undelivered_rows = 0
         self._subscribing = 0
@@ -82,13 +77,33 @@ class Storage:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        # Held until close() (or until this object is collected): one writer per WAL.
+        fd = lock_data_dir(self.data_dir) if self.data_dir is not None else None
+        self._unlock = weakref.finalize(self, release_lock, fd)
+        try:
+            self._open(catalog)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _open(self, catalog: Catalog | None) -> None:
+        """Open catalog, tables, WAL and checkpoints, and replay the WAL."""
+        self.catalog = catalog if catalog is not None else Catalog(self.data_dir)
+        self.tables = TableStore(self.data_dir, memory_budget_bytes=self.memory_budget_bytes)
+        self.queries = QueryEngine(
+            self.tables, self.clock, database_exists=self.catalog.has_database
+        )
+        self._wal = WriteAheadLog(self.data_dir / WAL_DIR) if self.data_dir is not None else None
+        self._dispatcher = self._make_dispatcher()
         last = self._recover()
         self._buffer = WalBuffer(self._wal, last, self._lock, self._on_durable)
         self._submitted = last
+        # Subscribers that are behind catch up from their checkpoints, not from this count.
+        self._dispatcher.resume_after(last)
 
     def _make_dispatcher(self) -> Dispatcher:
         root = self.data_dir
-        checkpoints = CheckpointStore(root / "checkpoints" if root is not None else None)
+        checkpoints = CheckpointStore(root / CHECKPOINTS_DIR if root is not None else None)
         backlog = self._read_backlog if self._wal is not None else None
         return Dispatcher(checkpoints, backlog, background=self.background)
 
@@ -112,8 +127,11 @@ class Storage:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.tick()
-        self._dispatcher.stop(timeout=CLOSE_TIMEOUT)
+        try:
+            self.tick()
+            self._dispatcher.stop(timeout=CLOSE_TIMEOUT)
+        finally:
+            self._unlock()
 
     def __enter__(self) -> Storage:
         self.start()

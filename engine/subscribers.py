@@ -141,7 +141,6 @@ class Dispatcher:
         self._queue: deque[_Batch] = deque()
         self._cond = threading.Condition()
         self._done_through = 0
-        self._submitted_through = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
@@ -162,6 +161,12 @@ class Dispatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def resume_after(self, seq: int) -> None:
+        """Count every record up to `seq` as delivered (what a restart finds already done)."""
+        with self._cond:
+            self._done_through = max(self._done_through, seq)
+            self._cond.notify_all()
 
     def subscribe(
         self, name: str, callback: FlushCallback, *, durable: bool, current_seq: int
@@ -212,7 +217,6 @@ class Dispatcher:
         batch = _Batch(tuple(records), through)
         with self._cond:
             self._queue.append(batch)
-            self._submitted_through = max(self._submitted_through, through)
             self._cond.notify_all()
         if not self._background:
             self._drain_inline()

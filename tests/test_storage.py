@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from engine.clock import ManualClock
-from engine.errors import DatabaseNotFound, InvalidName, WalWriteFailed, WriteError
+from engine.errors import (
+    DatabaseNotFound,
+    DataDirInUse,
+    InvalidName,
+    WalWriteFailed,
+    WriteError,
+)
 from engine.storage import Storage
 from engine.wal import WalFlush, WriteAheadLog
 
@@ -34,6 +40,14 @@ def memory(clock: ManualClock) -> Iterator[Storage]:
 
 def open_disk(path: Path, clock: ManualClock, **options: object) -> Storage:
     return Storage(path, clock, background=False, **options)  # type: ignore[arg-type]
+
+
+def crash(storage: Storage) -> None:
+    """Forget `storage` without closing it, as a killed process would: nothing is flushed.
+
+    Only the data directory's lock is given back (the kernel does that for a dead process).
+    """
+    storage._unlock()
 
 
 def values(storage: Storage, db: str = "db", table: str = "cpu") -> list[object]:
@@ -182,13 +196,24 @@ def test_a_restart_replays_every_acknowledged_write_exactly_once(
     first.write("db", points(5, 5, table="mem"))
     first.snapshot()
     first.write("db", points(10, 5))
-    del first  # no close: as after a crash
+    crash(first)
     second = open_disk(tmp_path, clock)
     assert values(second) == [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]
     assert values(second, table="mem") == [5, 6, 7, 8, 9]
     second.write("db", points(15, 1))
-    del second
+    crash(second)
     assert values(open_disk(tmp_path, clock))[-2:] == [14, 15]
+
+
+def test_one_storage_at_a_time_may_open_a_data_directory(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    first = open_disk(tmp_path, clock)
+    with pytest.raises(DataDirInUse, match="in use by another engine"):
+        open_disk(tmp_path, clock)
+    first.write("db", points(0, 1))
+    first.close()
+    assert values(open_disk(tmp_path, clock)) == [0]
 
 
 def test_a_snapshot_removes_the_wal_it_covers(tmp_path: Path, clock: ManualClock) -> None:
@@ -217,7 +242,7 @@ def test_a_torn_wal_tail_is_cut_logged_and_earlier_records_kept(
     storage = open_disk(tmp_path, clock)
     for first in range(0, 9, 3):
         storage.write("db", points(first, 3))
-    del storage
+    crash(storage)
     last = WriteAheadLog(tmp_path / "wal").path_of(3)
     last.write_bytes(last.read_bytes()[:-7])
     with caplog.at_level(logging.WARNING, logger="engine.wal"):
@@ -225,6 +250,7 @@ def test_a_torn_wal_tail_is_cut_logged_and_earlier_records_kept(
     assert values(reopened) == [0, 1, 2, 3, 4, 5]
     assert "is damaged" in caplog.text
     reopened.write("db", points(9, 1))
+    crash(reopened)
     assert values(open_disk(tmp_path, clock)) == [0, 1, 2, 3, 4, 5, 9]
 
 
@@ -243,7 +269,7 @@ def test_a_failing_wal_write_refuses_the_write_and_loses_nothing_acknowledged(
     wal_dir.unlink()
     wal_dir.mkdir()
     storage.write("db", points(2, 1))
-    del storage
+    crash(storage)
     assert values(open_disk(tmp_path, clock)) == [0, 1, 2]
 
 
@@ -257,7 +283,7 @@ def test_concurrent_synchronous_writers_all_land_once(tmp_path: Path, clock: Man
     for writer in writers:
         writer.join()
     assert sum(r.row_count for r in WriteAheadLog(tmp_path / "wal").records()) == 80
-    del storage
+    crash(storage)
     assert values(open_disk(tmp_path, clock)) == list(range(80))
 
 
@@ -268,7 +294,7 @@ def test_a_deleted_database_stays_deleted_after_a_restart(
     storage.write("db", points(0, 3))
     storage.delete_database("db")
     storage.write("db", points(7, 1))
-    del storage
+    crash(storage)
     assert values(open_disk(tmp_path, clock)) == [7]
 
 
@@ -331,7 +357,7 @@ def test_a_durable_subscriber_gets_unprocessed_writes_after_a_crash(
     first.flush()
     first.write("db", points(2, 2))
     first.snapshot()
-    del first  # crashed before delivering the second write
+    crash(first)  # before delivering the second write
     second = open_disk(tmp_path, clock)
     after = Collected()
     second.subscribe("trigger", after)
@@ -355,6 +381,23 @@ def test_checkpoints_hold_back_wal_removal_until_forgotten(
     storage.unsubscribe("slow", forget=True)
     storage.flush()
     assert WriteAheadLog(tmp_path / "wal").sequences() == []
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["inline", "background"])
+def test_flush_after_a_restart_returns_when_nothing_is_left_to_deliver(
+    tmp_path: Path, clock: ManualClock, background: bool
+) -> None:
+    with Storage(tmp_path, clock, background=background) as first:
+        first.subscribe("s", Collected())
+        first.write("db", points(0, 2))
+    seen = Collected()
+    with Storage(tmp_path, clock, background=background) as second:
+        second.subscribe("s", seen)
+        flusher = threading.Thread(target=second.flush, daemon=True)
+        flusher.start()
+        flusher.join(10)
+        assert not flusher.is_alive(), "flush() waited for a delivery that was already done"
+    assert seen.flushes == []
 
 
 def test_a_non_durable_subscriber_keeps_no_checkpoint(tmp_path: Path, clock: ManualClock) -> None:

@@ -216,3 +216,11 @@ def test_stop_delivers_what_was_queued() -> None:
         dispatcher.submit([record(seq, seq)], through=seq)
     dispatcher.stop()
     assert seen.values == list(range(1, 21))
+
+
+def test_after_resuming_waiting_for_records_already_done_returns_at_once() -> None:
+    dispatcher = Dispatcher(CheckpointStore(None), None, background=False)
+    dispatcher.resume_after(7)
+    assert dispatcher.delivered_through == 7
+    assert dispatcher.wait(7, timeout=0)
+    assert not dispatcher.wait(8, timeout=0)
