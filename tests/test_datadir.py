@@ -19,6 +19,3 @@ def test_a_second_lock_is_refused_until_the_first_is_released(tmp_path: Path) ->
     release_lock(fd)
     release_lock(lock_data_dir(directory))
 
-
-def test_releasing_no_lock_does_nothing() -> None:
-    release_lock(None)
