@@ -17,7 +17,7 @@ from .batches import TableBatch, sparse_rows
 from .cache import CacheStore
 from .catalog import TriggerDefinition
 from .clock import Clock
-from .errors import PluginNotLoaded
+from .errors import PluginNotLoaded, WriteBackFailed
 from .loader import PluginLoader
 from .observability import Observability
 from .plugin_api import PluginAPI, PluginHost
@@ -172,7 +172,7 @@ class TriggerManager:
         call = CallInput(
             kind=REQUEST, query_parameters=dict(query_params), headers=clean, body=body
         )
-        return _to_http(running.runtime.submit(call).result())
+        return _to_http(running.runtime.submit(call).result(), running.runtime)
 
     def run_now(self, definition: TriggerDefinition, call_time: datetime) -> CallOutcome:
         """Run a schedule trigger once for `call_time`, waiting for the outcome.
@@ -302,10 +302,22 @@ class TriggerManager:
         self._hooks.write(db, text, no_sync)
 
     def _apply_writes(self, pending: Mapping[str, list[str]]) -> int:
+        """Write each database's batched lines as one write; one refused database spoils no other.
+
+        Raises:
+            WriteBackFailed: Some databases refused their lines (the others were written).
+        """
         written = 0
+        failures: dict[str, str] = {}
         for db, lines in pending.items():
-            if lines:
+            if not lines:
+                continue
+            try:
                 written += self._hooks.write(db, "\n".join(lines), False)
+            except Exception as exc:  # reported together below, after every database was tried
+                failures[db] = str(exc)
+        if failures:
+            raise WriteBackFailed(failures)
         return written
 
 
@@ -342,7 +354,7 @@ def _batch(flush: WalFlush, db: str, name: str, arrow: pa.Table) -> TableBatch:
     return TableBatch(name, plain, lambda: sparse_rows(arrow), num_rows=arrow.num_rows)
 
 
-def _to_http(outcome: CallOutcome) -> Response:
+def _to_http(outcome: CallOutcome, runtime: TriggerRuntime) -> Response:
     if outcome.status == "cancelled":
         return error_response(503, "the request trigger was stopped while handling the request")
     if not outcome.ok:
@@ -350,6 +362,7 @@ def _to_http(outcome: CallOutcome) -> Response:
     try:
         return to_response(outcome.value)
     except Exception as exc:  # an unsupported return value is the plugin's error, not ours
+        runtime.log("ERROR", f"error running request plugin: {exc}")
         return error_response(500, str(exc))
 
 

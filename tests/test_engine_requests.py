@@ -1,0 +1,305 @@
+"""Request triggers through `Engine.handle_request`: inputs, responses, errors and writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import Engine
+
+ECHO = """
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    return {
+        "query": query_parameters,
+        "headers": request_headers,
+        "body_type": type(request_body).__name__,
+        "body": list(request_body),
+        "args": args,
+    }
+"""
+
+# Returns whatever the `case` query parameter names, to check each conversion rule.
+RETURNS = '''
+class FlaskLike:
+    status_code = 202
+    headers = {"X-Kind": "flask"}
+
+    def __flask_response__(self):
+        return True
+
+    def get_data(self):
+        return "flask body"
+
+
+class WerkzeugLike:
+    status_code = 418
+    headers = {"Content-Type": "text/plain", "X-Kind": "werkzeug"}
+
+    def get_data(self):
+        return b"teapot"
+
+
+def _chunks():
+    yield "a"
+    yield b"b"
+
+
+CASES = {
+    "dict": lambda: {"ok": True, "n": 1},
+    "list": lambda: [1, "two"],
+    "str": lambda: "<p>hi</p>",
+    "bytes": lambda: b"\\x00\\x01raw",
+    "body_status": lambda: ({"created": 1}, 201),
+    "body_status_text": lambda: ("gone", "410 Gone"),
+    "body_headers": lambda: ("x", {"X-A": "1"}),
+    "body_status_headers": lambda: ("x", 203, {"content-type": "text/csv", "X-B": 2}),
+    "flask_like": FlaskLike,
+    "response_object": WerkzeugLike,
+    "generator": _chunks,
+    "none": lambda: None,
+    "number": lambda: 42,
+    "status_first": lambda: (200, {"X": "y"}, "body"),
+    "bad_status": lambda: ("x", 1000),
+    "bad_header_name": lambda: ("x", 200, {"bad name": "v"}),
+    "not_json": lambda: {"when": object()},
+}
+
+
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    return CASES[query_parameters["case"]]()
+'''
+
+FAILING = """
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    influxdb3_local.write(LineBuilder("never").int64_field("n", 1))
+    raise ValueError("boom")
+"""
+
+WRITER = """
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    n = int(query_parameters["n"])
+    influxdb3_local.write(LineBuilder("hits").tag("path", "count").int64_field("n", n))
+    influxdb3_local.write_to_db("audit", LineBuilder("calls").int64_field("n", n))
+    if query_parameters.get("bad"):
+        # A bad line: the batched write is refused after the call, the response still goes out.
+        influxdb3_local.write(LineBuilder("hits").string_field("n", "not an int"))
+    return {"queued": n}
+"""
+
+NO_ENTRY_POINT = "def something_else():\n    return 1\n"
+
+
+@pytest.fixture
+def plugins(plugin_dir: Path) -> Path:
+    for name, source in {"echo.py": ECHO, "returns.py": RETURNS, "failing.py": FAILING,
+                         "writer.py": WRITER, "no_entry.py": NO_ENTRY_POINT}.items():
+        (plugin_dir / name).write_text(source)
+    return plugin_dir
+
+
+@pytest.fixture(params=[False, True], ids=["inline", "background"])
+def engine(plugins: Path, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    with Engine(plugins, background=request.param, watch_plugins=False) as eng:
+        eng.create_database("db")
+        yield eng
+
+
+def add_request_trigger(engine: Engine, name: str, plugin: str, path: str,
+                        args: dict[str, str] | None = None) -> None:
+    engine.create_trigger("db", name, plugin_filename=plugin,
+                          trigger_specification=f"request:{path}", trigger_arguments=args)
+
+
+def test_plugin_gets_query_lower_cased_headers_without_authorization_and_bytes(
+    engine: Engine,
+) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo", {"k": "v"})
+    body = b"\x00\xff{not json"
+    response = engine.handle_request(
+        "echo", method="POST", query_params={"a": "1", "b": "x y"},
+        headers={"Content-Type": "application/octet-stream", "Authorization": "Bearer secret",
+                 "X-Custom-Header": "Value"},
+        body=body,
+    )
+    assert response.status == 200
+    assert response.header("content-type") == "application/json"
+    assert response.json() == {
+        "query": {"a": "1", "b": "x y"},
+        "headers": {"content-type": "application/octet-stream", "x-custom-header": "Value"},
+        "body_type": "bytes",
+        "body": list(body),
+        "args": {"k": "v"},
+    }
+
+
+def test_get_without_anything_passes_empty_inputs_and_none_args(engine: Engine) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    assert engine.handle_request("echo").json() == {
+        "query": {}, "headers": {}, "body_type": "bytes", "body": [], "args": None}
+
+
+@pytest.mark.parametrize(("case", "status", "content_type", "body", "extra_headers"), [
+    pytest.param("dict", 200, "application/json", b'{"ok": true, "n": 1}', {}, id="dict"),
+    pytest.param("list", 200, "application/json", b'[1, "two"]', {}, id="list"),
+    pytest.param("str", 200, "text/html", b"<p>hi</p>", {}, id="str"),
+    pytest.param("bytes", 200, "text/html", b"\x00\x01raw", {}, id="bytes-as-is"),
+    pytest.param("body_status", 201, "application/json", b'{"created": 1}', {},
+                 id="body-status"),
+    pytest.param("body_status_text", 410, "text/html", b"gone", {}, id="status-text"),
+    pytest.param("body_headers", 200, "text/html", b"x", {"X-A": "1"}, id="body-headers"),
+    pytest.param("body_status_headers", 203, "text/csv", b"x", {"X-B": "2"},
+                 id="body-status-headers"),
+    pytest.param("flask_like", 202, None, b"flask body", {"X-Kind": "flask"}, id="flask-like"),
+    pytest.param("response_object", 418, "text/plain", b"teapot", {"X-Kind": "werkzeug"},
+                 id="werkzeug-like"),
+    pytest.param("generator", 200, "text/html", b"ab", {}, id="iterable"),
+])
+def test_return_value_becomes_the_response(
+    engine: Engine, case: str, status: int, content_type: str | None, body: bytes,
+    extra_headers: dict[str, str],
+) -> None:
+    add_request_trigger(engine, "returns", "returns.py", "returns")
+    response = engine.handle_request("returns", query_params={"case": case})
+    assert (response.status, response.body) == (status, body)
+    assert response.header("Content-Type") == content_type
+    for name, value in extra_headers.items():
+        assert response.header(name) == value
+    content_types = [k for k in response.headers if k.lower() == "content-type"]
+    assert len(content_types) <= 1
+
+
+@pytest.mark.parametrize(("case", "fragment"), [
+    pytest.param("none", "returned None", id="none"),
+    pytest.param("number", "unsupported return type int", id="number"),
+    pytest.param("status_first", "the body comes first", id="status-first-tuple"),
+    pytest.param("bad_status", "outside 100-999", id="bad-status"),
+    pytest.param("bad_header_name", "not a valid HTTP header name", id="bad-header-name"),
+    pytest.param("not_json", "cannot be serialised as JSON", id="not-json"),
+])
+def test_a_return_value_with_no_http_meaning_is_a_500_with_a_json_message(
+    engine: Engine, case: str, fragment: str,
+) -> None:
+    add_request_trigger(engine, "returns", "returns.py", "returns")
+    response = engine.handle_request("returns", query_params={"case": case})
+    assert response.status == 500
+    assert response.header("content-type") == "application/json"
+    assert fragment in response.json()["error"]
+    logged = [e.message for e in engine.observability.logs_for("db", "returns")
+              if e.level == "ERROR"]
+    assert any(fragment in line for line in logged), logged
+
+
+def test_a_plugin_error_is_a_500_with_a_json_message_logged_with_its_traceback(
+    engine: Engine,
+) -> None:
+    add_request_trigger(engine, "failing", "failing.py", "fail")
+    response = engine.handle_request("fail", method="POST", body=b"x")
+    assert response.status == 500
+    assert response.json() == {"error": "Python function call failed: ValueError: boom"}
+    [error] = [e for e in engine.observability.logs_for("db", "failing") if e.level == "ERROR"]
+    assert error.message == "error running request plugin: ValueError: boom"
+    assert error.traceback is not None
+    assert 'raise ValueError("boom")' in error.traceback
+    # Batched writes of a failed call are discarded.
+    engine.flush()
+    assert "never" not in [r["table_name"] for r in engine.query(
+        "db", "SELECT table_name FROM information_schema.tables")]
+    # The trigger keeps serving.
+    assert engine.handle_request("fail").status == 500
+
+
+def test_a_missing_entry_point_is_a_500_naming_the_expected_signature(
+    engine: Engine, plugins: Path,
+) -> None:
+    # create_trigger checks the entry point, so it goes missing in a later edit.
+    (plugins / "no_entry.py").write_text(ECHO)
+    add_request_trigger(engine, "later", "no_entry.py", "later")
+    (plugins / "no_entry.py").write_text(NO_ENTRY_POINT)
+    response = engine.handle_request("later")
+    assert response.status == 500
+    assert "the process_request function is not present in the plugin" in response.json()["error"]
+
+
+def test_batched_writes_are_applied_before_the_response(engine: Engine) -> None:
+    add_request_trigger(engine, "writer", "writer.py", "write")
+    response = engine.handle_request("write", method="POST", query_params={"n": "7"})
+    assert response.json() == {"queued": 7}
+    # No flush: the writes were applied before handle_request returned.
+    assert engine.query("db", "SELECT path, n FROM hits") == [{"path": "count", "n": 7}]
+    assert engine.query("audit", "SELECT n FROM calls") == [{"n": 7}]
+
+
+def test_batched_writes_are_durable_before_the_response(plugins: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with Engine(plugins, data_dir=data_dir, watch_plugins=False) as engine:
+        engine.create_database("db")
+        add_request_trigger(engine, "writer", "writer.py", "write")
+        assert engine.handle_request("write", query_params={"n": "3"}).status == 200
+        wal_files = sorted((data_dir / "wal").iterdir())
+    assert wal_files, "the plugin's writes were not in the WAL when the response was made"
+    with Engine(plugins, data_dir=data_dir, watch_plugins=False) as engine:
+        assert engine.query("db", "SELECT n FROM hits") == [{"n": 3}]
+        engine.handle_request("write", query_params={"n": "4"})
+        assert engine.query("db", "SELECT n FROM hits ORDER BY n") == [{"n": 3}, {"n": 4}]
+
+
+def test_a_refused_batched_write_is_logged_and_the_response_still_sent(engine: Engine) -> None:
+    add_request_trigger(engine, "writer", "writer.py", "write")
+    engine.handle_request("write", query_params={"n": "1"})
+    response = engine.handle_request("write", query_params={"n": "2", "bad": "1"})
+    assert response.json() == {"queued": 2}
+    errors = [e.message for e in engine.observability.logs_for("db", "writer")
+              if e.level == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0].startswith("error running request plugin: error writing back lines")
+    # All or nothing per database: the good line of that database was refused with the bad one.
+    assert engine.query("db", "SELECT n FROM hits ORDER BY n") == [{"n": 1}]
+    assert engine.query("audit", "SELECT n FROM calls ORDER BY n") == [{"n": 1}, {"n": 2}]
+
+
+@pytest.mark.parametrize(("path", "method", "status"), [
+    pytest.param("nobody", "GET", 404, id="unknown-path"),
+    pytest.param("echo/more", "GET", 404, id="longer-path"),
+    pytest.param("echo", "PUT", 405, id="put"),
+    pytest.param("echo", "DELETE", 405, id="delete"),
+])
+def test_unknown_paths_and_other_methods_get_json_errors(
+    engine: Engine, path: str, method: str, status: int,
+) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    response = engine.handle_request(path, method=method)
+    assert response.status == status
+    assert isinstance(response.json()["error"], str)
+
+
+def test_methods_are_case_insensitive_and_both_reach_the_plugin(engine: Engine) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    assert engine.handle_request("echo", method="get").status == 200
+    assert engine.handle_request("echo", method="post").status == 200
+
+
+def test_disabled_and_deleted_triggers_stop_serving_their_path(engine: Engine) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    engine.disable_trigger("db", "echo")
+    assert engine.handle_request("echo").status == 404
+    engine.enable_trigger("db", "echo")
+    assert engine.handle_request("echo").status == 200
+    engine.delete_trigger("db", "echo")
+    assert engine.handle_request("echo").status == 404
+    add_request_trigger(engine, "again", "echo.py", "echo")
+    assert engine.handle_request("echo").status == 200
+
+
+def test_each_call_is_in_the_run_history(engine: Engine) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    add_request_trigger(engine, "failing", "failing.py", "fail")
+    engine.handle_request("echo")
+    engine.handle_request("fail")
+    runs = engine.query("db", "SELECT trigger_name, kind, status FROM "
+                              "system.processing_engine_runs ORDER BY trigger_name")
+    assert runs == [
+        {"trigger_name": "echo", "kind": "request", "status": "success"},
+        {"trigger_name": "failing", "kind": "request", "status": "error"},
+    ]
