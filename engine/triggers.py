@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pyarrow as pa
-
-from .batches import TableBatch, sparse_rows
 from .cache import CacheStore
 from .catalog import TriggerDefinition
 from .clock import Clock
@@ -35,6 +32,7 @@ from .runtime import (
 from .scheduler import Scheduler
 from .spec import TriggerSpec
 from .wal import WalFlush
+from .wal_delivery import DEFAULT_DELIVERY_TIMEOUT, WalDelivery, WalTarget
 from .workers import WorkerPool
 
 logger = logging.getLogger(__name__)
@@ -56,6 +54,7 @@ class _Running:
     definition: TriggerDefinition
     spec: TriggerSpec
     runtime: TriggerRuntime
+    wal: WalTarget | None = None
 
 
 class TriggerManager:
@@ -70,7 +69,7 @@ class TriggerManager:
         observability: Observability,
         hooks: EngineHooks,
         pool: WorkerPool | None,
-        delivery_timeout: float = 60.0,
+        delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT,
     ) -> None:
         self._clock = clock
         self._loader = loader
@@ -78,7 +77,7 @@ class TriggerManager:
         self._obs = observability
         self._hooks = hooks
         self._pool = pool
-        self._delivery_timeout = delivery_timeout
+        self._delivery = WalDelivery(delivery_timeout)
         self._running: dict[tuple[str, str], _Running] = {}
         self._routes: dict[str, tuple[str, str]] = {}
         self._lock = threading.RLock()
@@ -93,7 +92,9 @@ class TriggerManager:
         runtime = self._make_runtime(definition, spec)
         with self._lock:
             self.stop(*key)
-            self._running[key] = _Running(definition=definition, spec=spec, runtime=runtime)
+            self._running[key] = _Running(
+                definition=definition, spec=spec, runtime=runtime, wal=_wal_target(spec, runtime)
+            )
             if spec.is_request and spec.path is not None:
                 self._routes[spec.path] = key
         self._preload(definition, runtime)
@@ -136,22 +137,13 @@ class TriggerManager:
     # --- inputs ------------------------------------------------------------------------------
 
     def deliver(self, flush: WalFlush) -> None:
-        """Hand one WAL flush to every WAL trigger of its databases and wait for them."""
-        futures: list[Future[CallOutcome]] = []
-        for running in self._snapshot():
-            if not running.spec.is_wal:
-                continue
-            batches = _batches_for(flush, running.definition.db, running.spec.table_name)
-            if batches:
-                futures.append(running.runtime.submit(CallInput(kind=WAL, table_batches=batches)))
-        if futures:
-            _, pending = wait(futures, timeout=self._delivery_timeout)
-            if pending:
-                logger.warning(
-                    "%d WAL trigger call(s) still running after %.0fs; moving on",
-                    len(pending),
-                    self._delivery_timeout,
-                )
+        """Hand one WAL flush to every WAL trigger of its databases and wait for them.
+
+        The wait for each trigger is bounded (its `timeout` setting, else `delivery_timeout`);
+        see `WalDelivery` for triggers that fall behind.
+        """
+        targets = [running.wal for running in self._snapshot() if running.wal is not None]
+        self._delivery.deliver(flush, targets)
 
     def handle_request(
         self,
@@ -321,6 +313,18 @@ class TriggerManager:
         return written
 
 
+def _wal_target(spec: TriggerSpec, runtime: TriggerRuntime) -> WalTarget | None:
+    if not spec.is_wal:
+        return None
+    config = runtime.config
+    return WalTarget(
+        database=config.database,
+        table_name=spec.table_name,
+        runtime=runtime,
+        timeout=config.timeout,
+    )
+
+
 def _key_text(db: str, trigger_name: str) -> str:
     return f"{db}/{trigger_name}"
 
@@ -333,25 +337,6 @@ def _kind(spec: TriggerSpec) -> str:
     if spec.is_wal:
         return WAL
     return SCHEDULE if spec.is_schedule else REQUEST
-
-
-def _batches_for(flush: WalFlush, db: str, table_name: str | None) -> list[TableBatch]:
-    """One database's batches for one trigger; `table:X` gets X alone, and only if it has rows.
-
-    Each call gets its own row dicts (plugins may change them), built only if the plugin reads
-    them; the Arrow tables are immutable, so every trigger shares one per table.
-    """
-    tables = flush.tables(db)
-    names = list(tables) if table_name is None else [t for t in tables if t == table_name]
-    return [_batch(flush, db, name, tables[name]) for name in names if tables[name].num_rows]
-
-
-def _batch(flush: WalFlush, db: str, name: str, arrow: pa.Table) -> TableBatch:
-    def plain() -> pa.Table:
-        table = flush.plain(db, name)
-        return table if table is not None else arrow
-
-    return TableBatch(name, plain, lambda: sparse_rows(arrow), num_rows=arrow.num_rows)
 
 
 def _to_http(outcome: CallOutcome, runtime: TriggerRuntime) -> Response:
