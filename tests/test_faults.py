@@ -8,6 +8,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,7 +138,7 @@ def test_a_wal_plugin_blocking_forever_does_not_hold_up_other_wal_triggers(
         engine.write_lp(DB, f"m v={i}i {i + 1}", precision="ns")
         time.sleep(0.2)
     try:
-        _wait_for(lambda: _rows_seen(engine) == 3, 5, "the other WAL trigger to see every row")
+        _wait_for(lambda: _rows_seen(engine) == 3, 3, "the other WAL trigger to see every row")
     finally:
         engine.disable_trigger(DB, "stuck_wal")  # lets the engine stop at once
 
@@ -178,6 +180,8 @@ def test_memory_a_plugin_leaks_is_returned_when_its_trigger_is_deleted(
 
 SPAWNING_PLUGIN = '''\
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -297,3 +301,133 @@ def test_a_plugin_crashing_in_a_call_fails_that_call_only(engine: Engine, plugin
     response = engine.handle_request("crash_call")
     assert response.status == 500 and json.loads(response.body)["error"]
     assert engine.running and engine.handle_request("ok").status == 200
+
+
+# -- the disk fills up during a WAL write -----------------------------------------------------
+
+# Runs in a child process: RLIMIT_FSIZE must not limit pytest, and the crash mode ends abruptly.
+# "fsize" fills the disk with RLIMIT_FSIZE (a write past the limit fails with EFBIG; SIGXFSZ is
+# ignored), "tmpfs" with a filler file on a small tmpfs mounted by the test (ENOSPC).
+DISK_FULL_CHILD = r'''
+import json, os, resource, signal, sys
+from engine.engine import Engine
+from engine.errors import WalWriteFailed
+
+config = json.loads(sys.argv[1])
+filler = os.path.join(config["disk"], "filler")
+
+
+def say(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def fill():
+    if config["mechanism"] == "fsize":
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+        return
+    stat = os.statvfs(config["disk"])
+    if stat.f_blocks * stat.f_frsize > 64 * 1024 * 1024:
+        raise SystemExit("refusing to fill a filesystem larger than 64 MiB")
+    left = stat.f_bavail * stat.f_frsize - 32 * 1024
+    with open(filler, "wb") as handle:
+        while left > 0:
+            left -= handle.write(b"\0" * min(left, 1 << 20))
+        os.fsync(handle.fileno())
+
+
+def free():
+    if config["mechanism"] == "fsize":
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY,) * 2)
+    else:
+        os.remove(filler)
+
+
+def write(name, text):
+    try:
+        engine.write_lp("d", text, precision="ns")
+    except WalWriteFailed as exc:
+        say(refused=name, error=str(exc))
+        return
+    except BaseException as exc:
+        say(unexpected=repr(exc))
+        return
+    say(acked=name)
+
+
+def batch(n):
+    return "".join(f"acked,batch=b{n} id={n * 10 + k}i {n * 10 + k + 1}\n" for k in range(10))
+
+
+engine = Engine(data_dir=config["data_dir"], background=False)
+engine.start()
+for n in range(20):
+    write(n, batch(n))
+fill()
+write("big", "".join(f"big,k=v{i} s=\"{'x' * 100}\" {i + 1}\n" for i in range(5000)))
+write(20, batch(20))
+if config["mode"] == "crash_while_full":
+    os._exit(0)
+if config["mode"] == "recover":
+    free()
+    write(21, batch(21))
+try:
+    engine.stop()
+    say(stopped="cleanly")
+except WalWriteFailed as exc:
+    say(stopped="with WalWriteFailed", error=str(exc))
+except BaseException as exc:
+    say(unexpected=repr(exc))
+'''
+
+
+def _tmpfs_available() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/proc/mounts").exists()
+
+
+MECHANISMS = ["fsize", *(["tmpfs"] if _tmpfs_available() else [])]
+
+
+@pytest.fixture
+def disk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A directory for the data: plain for `fsize`, a 4 MiB tmpfs mounted there for `tmpfs`."""
+    path = tmp_path / "disk"
+    path.mkdir()
+    if request.param == "fsize":
+        yield path
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+@pytest.mark.parametrize("disk", MECHANISMS, indirect=True)
+@pytest.mark.parametrize("mode", ["recover", "stop_while_full", "crash_while_full"])
+def test_a_full_disk_fails_the_write_cleanly_and_loses_nothing_acknowledged(
+        disk: Path, mode: str, request: pytest.FixtureRequest) -> None:
+    mechanism = request.node.callspec.params["disk"]
+    data_dir = disk / "data"
+    config = {"disk": str(disk), "data_dir": str(data_dir), "mechanism": mechanism,
+              "mode": mode}
+    child = subprocess.run([sys.executable, "-c", DISK_FULL_CHILD, json.dumps(config)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr
+    events = [json.loads(line) for line in child.stdout.splitlines()]
+    assert not [e for e in events if "unexpected" in e], (events, child.stderr)
+    acked = [e["acked"] for e in events if "acked" in e]
+    refused = [e["refused"] for e in events if "refused" in e]
+    assert acked[:20] == list(range(20)), events
+    assert "big" in refused and 20 in refused, events  # the disk is full for both
+    assert all("write-ahead log" in e["error"] for e in events if "refused" in e), events
+    if mode == "recover":
+        assert 21 in acked, events
+    (disk / "filler").unlink(missing_ok=True)  # the operator frees space, then restarts
+    with Engine(data_dir=data_dir, background=False) as engine:
+        rows = engine.query("d", "SELECT batch, count(*) AS n, count(DISTINCT id) AS ids "
+                                 "FROM acked GROUP BY batch")
+    stored = {row["batch"]: (row["n"], row["ids"]) for row in rows}
+    for name in acked:
+        if name != "big":
+            assert stored.get(f"b{name}") == (10, 10), (name, stored)
