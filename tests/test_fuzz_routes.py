@@ -4,8 +4,9 @@ Two generators over the same served engine (admin token, installs disabled so no
 ever fetched): hypothesis builds the request bodies and query strings of every route of the
 app (JSON objects with the route's own fields holding any JSON value, arbitrary JSON, bytes
 that are not JSON, wrong content types, gzip that is not gzip), and schemathesis generates
-requests from `/api/v3/openapi.json`. A 5xx is allowed only under `/api/v3/engine/`, where a
-failing plugin answers 500.
+requests from `/api/v3/openapi.json` (and checks each answer's status, content type and body
+against the document). A 5xx is allowed only under `/api/v3/engine/`, where a failing plugin
+answers 500.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from http_support import ApiClient, api_client, make_tokens, write_plugins
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from starlette.routing import Route
 
 from engine.engine import Engine
@@ -179,6 +185,9 @@ def test_openapi_operations_never_fail_on_the_server(case: Any,
     app, admin = served
     response = case.call(app=app, headers=dict(admin))  # schemathesis adds to the dict it gets
     path = case.formatted_path
+    # Answers follow the document: documented statuses, content types and body schemas.
+    conformance = [status_code_conformance, content_type_conformance, response_schema_conformance]
     if not path.startswith(ENGINE_PREFIX):
-        case.validate_response(response, checks=[not_a_server_error])
+        conformance.append(not_a_server_error)
+    case.validate_response(response, checks=conformance)
     check_answer(case.method, path, response.status_code, response.content)
