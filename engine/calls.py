@@ -178,7 +178,7 @@ class Run:
     started: datetime
     t0: int
     paused_at: int = 0
-    entries: list[LogEntry] = field(default_factory=list)
+    entries: list[LogEntry] | None = field(default_factory=list)
     disable_reason: str | None = None
     watch: Watch | None = None
 

@@ -59,20 +59,36 @@ class RunRecord:
     timed_out: bool = False
 
 
+_LogRow = tuple[datetime, str, str, str, str, str | None]
+_RunRow = tuple[str, str, str, datetime | None, datetime, float, str, int, int, int,
+                str | None, str | None, bool]
+
+
 class Observability:
     """Bounded, thread-safe buffers of log lines and runs; also forwards logs to `logging`.
 
     The oldest entries fall out once a buffer is full, as on InfluxDB 3 (10,000 log lines).
+    Entries are kept as plain tuples of strings, numbers and datetimes: the garbage collector
+    stops tracking such tuples, so full buffers do not make every collection walk them.
     """
 
-    def __init__(self, *, max_logs: int = DEFAULT_MAX_LOGS,
-                 max_runs: int = DEFAULT_MAX_RUNS) -> None:
+    def __init__(self, *, max_logs: int = DEFAULT_MAX_LOGS, max_runs: int = DEFAULT_MAX_RUNS,
+                 forward: bool = True) -> None:
+        """Make empty buffers.
+
+        Args:
+            max_logs: Log lines kept.
+            max_runs: Runs kept.
+            forward: Also hand log lines to Python's logging (False for dry runs).
+        """
         if max_logs < 1 or max_runs < 1:
             raise ValueError(f"buffer sizes must be at least 1, got max_logs={max_logs}, "
                              f"max_runs={max_runs}")
-        self._logs: deque[LogEntry] = deque(maxlen=max_logs)
-        self._runs: deque[RunRecord] = deque(maxlen=max_runs)
+        # Subclasses that append LogEntry objects themselves are still read correctly.
+        self._logs: deque[_LogRow | LogEntry] = deque(maxlen=max_logs)
+        self._runs: deque[_RunRow] = deque(maxlen=max_runs)
         self._lock = threading.Lock()
+        self._forward = forward
 
     @property
     def max_logs(self) -> int:
@@ -86,26 +102,39 @@ class Observability:
 
     def log(self, entry: LogEntry) -> None:
         """Record a log line and hand it to Python's logging under `engine.plugins`."""
+        row = (entry.time, entry.database, entry.trigger_name, entry.level, entry.message,
+               entry.traceback)
         with self._lock:
-            self._logs.append(entry)
-        level = LEVELS.get(entry.level, logging.INFO)
-        if logger.isEnabledFor(level):
-            _forward(level, entry)
+            self._logs.append(row)
+        if self._forward:
+            level = LEVELS.get(entry.level, logging.INFO)
+            if logger.isEnabledFor(level):
+                _forward(level, entry)
 
     def record_run(self, run: RunRecord) -> None:
         """Record one finished plugin execution."""
+        row = (run.database, run.trigger_name, run.kind, run.scheduled_time, run.started,
+               run.duration_seconds, run.status, run.attempts, run.rows_in, run.lines_written,
+               run.error, run.traceback, run.timed_out)
         with self._lock:
-            self._runs.append(run)
+            self._runs.append(row)
 
     def logs(self) -> list[LogEntry]:
         """A snapshot of the log buffer, oldest first."""
         with self._lock:
-            return list(self._logs)
+            rows = list(self._logs)
+        return [r if isinstance(r, LogEntry) else
+                LogEntry(time=r[0], database=r[1], trigger_name=r[2], level=r[3], message=r[4],
+                         traceback=r[5]) for r in rows]
 
     def runs(self) -> list[RunRecord]:
         """A snapshot of the run history, oldest first."""
         with self._lock:
-            return list(self._runs)
+            rows = list(self._runs)
+        return [RunRecord(database=r[0], trigger_name=r[1], kind=r[2], scheduled_time=r[3],
+                          started=r[4], duration_seconds=r[5], status=r[6], attempts=r[7],
+                          rows_in=r[8], lines_written=r[9], error=r[10], traceback=r[11],
+                          timed_out=r[12]) for r in rows]
 
     def logs_for(self, database: str, trigger_name: str) -> Iterator[LogEntry]:
         """Log lines of one trigger, oldest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -57,6 +58,9 @@ class _Entry:
     busy: bool = False
     queued: bool = False
     removed: bool = False
+    # Made once per entry, not per tick: a thousand triggers a second would otherwise give the
+    # garbage collector a thousand closures a second to track.
+    on_done: Callable[[Future[Any]], None] | None = None
 
 
 class Scheduler:
@@ -206,7 +210,12 @@ class Scheduler:
                 self._push(entry)
                 return
             entry.busy = True
-        future.add_done_callback(lambda _f: self._release(entry))
+        if entry.on_done is None:
+            entry.on_done = functools.partial(self._released, entry)
+        future.add_done_callback(entry.on_done)
+
+    def _released(self, entry: _Entry, _future: Future[Any]) -> None:
+        self._release(entry)
 
     def _release(self, entry: _Entry) -> None:
         with self._lock:

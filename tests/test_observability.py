@@ -127,3 +127,21 @@ def test_a_host_applications_logging_sees_plugin_lines(plugin_dir: Path,
                                 "2025-01-01 00:00:01 UTC")
     assert lines[1] == ("WARNING", "[db/p] disk at 91 %")
     assert lines[2][1].startswith("[db/p] finished execution in ")
+
+
+def test_a_buffer_that_does_not_forward_keeps_lines_quietly(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="engine")
+    obs = Observability(forward=False)
+    obs.log(_entry(1, level="ERROR"))
+    assert [e.message for e in obs.logs()] == ["line 1"]
+    assert not [r for r in caplog.records if r.name == "engine.plugins"]
+
+
+def test_entries_read_back_equal_what_was_logged() -> None:
+    obs = Observability()
+    entry = _entry(3, level="ERROR", trace="Traceback ...")
+    run = _run(2)
+    obs.log(entry)
+    obs.record_run(run)
+    assert obs.logs() == [entry] and obs.runs() == [run]
