@@ -15,7 +15,7 @@ from .cache import CacheStore
 from .catalog import TriggerDefinition
 from .clock import Clock
 from .errors import PluginNotLoaded, WriteBackFailed
-from .loader import PluginLoader
+from .loader import LoadedPlugin, PluginLoader
 from .observability import Observability
 from .plugin_api import PluginAPI, PluginHost
 from .responses import Response, error_response, to_response
@@ -80,6 +80,7 @@ class TriggerManager:
         self._delivery = WalDelivery(delivery_timeout)
         self._running: dict[tuple[str, str], _Running] = {}
         self._routes: dict[str, tuple[str, str]] = {}
+        self._reload_errors: dict[str, str] = {}
         self._lock = threading.RLock()
         self.scheduler = Scheduler(clock, self._fire_tick)
 
@@ -112,6 +113,8 @@ class TriggerManager:
                 if owner == key:
                     del self._routes[path]
         self.scheduler.remove(_key_text(db, trigger_name))
+        with self._lock:
+            self._reload_errors.pop(_key_text(db, trigger_name), None)
         running.runtime.stop()
         self._caches.clear_trigger(db, trigger_name)
         if self._loader is not None:
@@ -251,7 +254,7 @@ class TriggerManager:
         services = RuntimeServices(
             clock=self._clock,
             observability=self._obs,
-            load_function=lambda name: self._load_function(definition, name),
+            load_function=lambda name: self._load_function(definition, name, holder[0]),
             make_api=lambda: self._make_api(definition, holder[0]),
             apply_writes=self._apply_writes,
             disable=lambda reason: self._hooks.disable(
@@ -262,7 +265,9 @@ class TriggerManager:
         holder.append(TriggerRuntime(config, services))
         return holder[0]
 
-    def _load_function(self, definition: TriggerDefinition, name: str) -> Any:
+    def _load_function(
+        self, definition: TriggerDefinition, name: str, runtime: TriggerRuntime
+    ) -> Any:
         if self._loader is None:
             raise PluginNotLoaded(definition.plugin_filename)
         key = _key_text(definition.db, definition.trigger_name)
@@ -272,7 +277,24 @@ class TriggerManager:
             plugin = self._loader.get(key)
         except PluginNotLoaded:
             plugin = self._loader.load(key, definition.plugin_filename)
+        self._report_reload_error(key, plugin, runtime)
         return plugin.function(name)
+
+    def _report_reload_error(self, key: str, plugin: LoadedPlugin, runtime: TriggerRuntime) -> None:
+        """Tell the trigger's log, once per broken version, that its new code failed to load."""
+        error = plugin.last_error
+        with self._lock:
+            if self._reload_errors.get(key) == error:
+                return
+            if error is None:
+                del self._reload_errors[key]
+                return
+            self._reload_errors[key] = error
+        runtime.log(
+            "ERROR",
+            f"plugin {plugin.filename} failed to reload; version {plugin.version} keeps running",
+            error,
+        )
 
     def _make_api(self, definition: TriggerDefinition, runtime: TriggerRuntime) -> PluginAPI:
         host = PluginHost(
