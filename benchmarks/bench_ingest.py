@@ -124,8 +124,8 @@ def query_ratio(payload: Sequence[str], runs: int) -> dict[str, float]:
     ctx.register_record_batches("cpu", [table.to_batches()])
     direct = median_seconds(lambda: ctx.sql(QUERY).to_arrow_table(), runs)
     through = median_seconds(lambda: storage.query_arrow("bench", QUERY), runs)
-    ours = storage.query_arrow("bench", QUERY).sort_by("host").to_pylist()
-    theirs = ctx.sql(QUERY).to_arrow_table().sort_by("host").to_pylist()
+    ours = sorted(storage.query_arrow("bench", QUERY).to_pylist(), key=lambda r: r["host"])
+    theirs = sorted(ctx.sql(QUERY).to_arrow_table().to_pylist(), key=lambda r: r["host"])
     storage.close()
     if not all(_close(a, b) for a, b in zip(ours, theirs, strict=True)):
         raise AssertionError("Storage and DataFusion disagree on the P7 query")
