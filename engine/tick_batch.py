@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -17,14 +18,17 @@ logger = logging.getLogger(__name__)
 # Before the tick: loading entry points and building `influxdb3_local`; at the tick: the calls;
 # after them: write-backs, log lines, run records (so none of that delays a later call).
 PREPARING, CALLING, CANCELLED = "preparing", "calling", "cancelled"
+# A batch whose last call started this long ago is held up by that call: a helper joins. Long
+# enough that a thread merely waiting for its turn on a busy CPU does not count.
+STALL_SECONDS = 0.01
 
 
 class TickBatch:
     """Claimed calls run by one pool thread, with helpers added when a plugin holds it up.
 
     A call that does not return holds up only its own thread: `assist()` (called by the
-    scheduler every few milliseconds) adds a thread whenever no call has started since the
-    previous look, so the calls behind a slow plugin are at most that late.
+    scheduler every few milliseconds) adds a thread whenever no call has started for
+    `STALL_SECONDS`, so the calls behind a slow plugin are at most about that late.
     """
 
     def __init__(self, claims: Sequence[Claim], pool: WorkerPool, clock: Clock, *,
@@ -39,8 +43,7 @@ class TickBatch:
         self._start_at = start_at
         self._stopping = stopping or threading.Event()
         self.phase = PREPARING
-        self._started = 0
-        self._seen = -1
+        self._last_start = 0.0
         self.helpers = 0
         self.preparing_seconds: float | None = None
 
@@ -77,6 +80,7 @@ class TickBatch:
             self._cancel()
             return
         self._pending.extend(self._claims)
+        self._last_start = time.perf_counter()
         self.phase = CALLING
         self._work()
 
@@ -109,7 +113,7 @@ class TickBatch:
                 claim = pending.popleft()
             except IndexError:
                 break
-            self._started += 1
+            self._last_start = time.perf_counter()
             claim.runtime.invoke_claim(claim)
             done.append(claim)
         # Settle whatever any thread has called; the thread whose call ends last settles it.
@@ -124,15 +128,16 @@ class TickBatch:
                 logger.exception("settling the call of %s failed", claim.runtime.config.name)
 
     def assist(self) -> bool:
-        """Add a thread if calls are waiting and none started since the last look."""
-        if not self.calling:
+        """Add a thread if calls are waiting and none started for `STALL_SECONDS`."""
+        if not self.calling or time.perf_counter() - self._last_start < STALL_SECONDS:
             return False
-        stalled = self._started == self._seen
-        self._seen = self._started
-        if stalled:
-            self.helpers += 1
+        self._last_start = time.perf_counter()  # the helper's first call counts from now
+        self.helpers += 1
+        try:
             self._pool.submit(self._work)
-        return stalled
+        except RuntimeError:  # the pool is shut down: the engine is stopping
+            return False
+        return True
 
 
 def dispatch_claims(claims: Sequence[Claim], clock: Clock, *, start_at: datetime | None = None,
