@@ -54,7 +54,9 @@ class WorkerPool:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
             self._tasks.append((fn, future))
-            if self._idle == 0 and self._threads < self._max:
+            # An idle thread counts as idle until it wakes, so compare with the queue: each
+            # queued task needs a thread of its own, or it waits behind a busy one.
+            if len(self._tasks) > self._idle and self._threads < self._max:
                 self._spawn()
             else:
                 self._cond.notify()
@@ -69,19 +71,24 @@ class WorkerPool:
         thread.start()
 
     def _next_task(self) -> tuple[Callable[[], Any], Future[Any]] | None:
+        """The next task, or None when this thread retires (counted out under the lock, so a
+        submit never counts on a thread that is leaving)."""
         with self._cond:
             while not self._tasks:
                 if self._closed:
+                    self._threads -= 1
                     return None
                 self._idle += 1
                 woke = self._cond.wait(self._idle_seconds)
                 self._idle -= 1
                 if not woke and not self._tasks:
+                    self._threads -= 1
                     return None
             self._busy += 1
             return self._tasks.popleft()
 
     def _work(self) -> None:
+        retired = False
         try:
             while (task := self._next_task()) is not None:
                 fn, future = task
@@ -91,9 +98,11 @@ class WorkerPool:
                 finally:
                     with self._cond:
                         self._busy -= 1
+            retired = True
         finally:
-            with self._cond:
-                self._threads -= 1
+            if not retired:  # only if something broke outside the task itself
+                with self._cond:
+                    self._threads -= 1
 
     def shutdown(self) -> None:
         """Stop taking tasks; idle threads exit, running ones finish on their own."""

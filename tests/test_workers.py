@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -62,3 +63,34 @@ def test_submit_after_shutdown_is_refused() -> None:
 def test_zero_workers_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         WorkerPool(0)
+
+
+def _wait_idle(pool: WorkerPool, threads: int) -> None:
+    deadline = time.monotonic() + 5
+    while not (pool.threads == threads and pool.busy == 0):
+        assert time.monotonic() < deadline, "the pool never went idle"
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("idle_threads", [1, 2])
+def test_a_burst_never_queues_behind_a_busy_thread_while_the_pool_has_room(
+    idle_threads: int,
+) -> None:
+    pool = WorkerPool(8)
+    warm = threading.Barrier(idle_threads, timeout=5)
+    for future in [pool.submit(warm.wait) for _ in range(idle_threads)]:
+        future.result(timeout=5)
+    _wait_idle(pool, idle_threads)
+    # Three tasks that can only finish together: each needs its own thread at once.
+    together = threading.Barrier(3, timeout=5)
+    futures = [pool.submit(together.wait) for _ in range(3)]
+    assert sorted(f.result(timeout=10) for f in futures) == [0, 1, 2]
+    pool.shutdown()
+
+
+def test_a_thread_retiring_at_the_cap_leaves_no_task_stranded() -> None:
+    pool = WorkerPool(1, idle_seconds=0.01)
+    for _ in range(100):
+        time.sleep(0.01)  # let the only thread reach its idle timeout, or nearly
+        assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    pool.shutdown()
