@@ -11,8 +11,8 @@ loopback interface while, until the deadline:
 - the plugin file is rewritten (atomic save) and the new version must be served;
 - triggers are created, disabled, enabled and deleted (some with force) over HTTP and the API.
 
-A sampler records RSS and thread count each second. At the end every acknowledged ledger row
-must be queryable, before and after a restart from the data directory.
+A sampler records RSS, thread count and open files each second. At the end every acknowledged
+ledger row must be queryable, before and after a restart from the data directory.
 """
 
 from __future__ import annotations
@@ -110,6 +110,8 @@ class Figures:
     threads_warm_max: int = 0
     threads_end: int = 0
     threads_max: int = 0
+    fds_warm_max: int = 0
+    fds_end: int = 0
     ledger_rows_expected: int = 0
     ledger_rows_found: int = 0
     ledger_rows_found_after_restart: int = 0
@@ -170,15 +172,15 @@ class Sampler:
     """Samples RSS (MiB) and thread count of this process every `interval` seconds."""
 
     def __init__(self, interval: float = 1.0) -> None:
-        self.samples: list[tuple[float, float, int]] = []
+        self.samples: list[tuple[float, float, int, int]] = []
         self._interval = interval
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
 
-    def sample(self) -> tuple[float, float, int]:
+    def sample(self) -> tuple[float, float, int, int]:
         rss = self._process.memory_info().rss / 2**20
-        entry = (time.monotonic(), rss, self._process.num_threads())
+        entry = (time.monotonic(), rss, self._process.num_threads(), self._process.num_fds())
         self.samples.append(entry)
         return entry
 
@@ -208,6 +210,7 @@ class Soak:
         self.seq = itertools.count(0, 10)  # each write takes 10 consecutive numbers
         self.version = 1
         self._rng = random.Random(20250101)
+        self._runs_counted_through: Any = None
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -222,6 +225,22 @@ class Soak:
                 self.figures.triggers_created += 1
 
     # -- activities -----------------------------------------------------------------------
+
+    def run_counter(self) -> None:
+        while not self.stop.wait(2.0):
+            self.count_runs()
+
+    def count_runs(self) -> None:
+        """Count the runs recorded since the last count (the history keeps only the latest)."""
+        last = self._runs_counted_through
+        fresh = [run for run in self.engine.observability.runs()
+                 if last is None or run.started > last]
+        if fresh:
+            self._runs_counted_through = max(run.started for run in fresh)
+        self.tally.add("plugin_runs", len(fresh))
+        for run in fresh:
+            if run.status == "error":
+                self.tally.error("plugin_run_errors", f"{run.trigger_name}: {run.error}")
 
     def direct_writer(self) -> None:
         while not self.stop.is_set():
@@ -443,6 +462,7 @@ def _run_activities(soak: Soak, seconds: float) -> None:
     clients = [httpx.Client(timeout=30) for _ in range(soak.options.http_clients + 3)]
     activities: list[Callable[[], None]] = [
         soak.direct_writer,
+        soak.run_counter,
         lambda: soak.http_writer(clients[0]),
         lambda: soak.reloader(clients[1]),
         lambda: soak.churner(clients[2]),
@@ -488,11 +508,10 @@ def _finish(soak: Soak, sampler: Sampler, started: float) -> None:
     figures.threads_max = max(s[2] for s in samples)
     step = max(1, len(samples) // 30)
     figures.timeline = [(round(t - started, 1), round(rss, 1), threads)
-                        for t, rss, threads in samples[::step]]
-    runs = engine.query(DB, "SELECT status, count(*) AS n FROM system.processing_engine_runs "
-                            "GROUP BY status")
-    figures.plugin_runs = sum(r["n"] for r in runs)
-    figures.plugin_run_errors = sum(r["n"] for r in runs if r["status"] == "error")
+                        for t, rss, threads, _ in samples[::step]]
+    figures.fds_warm_max = max(s[3] for s in samples if s[0] <= warm_until)
+    figures.fds_end = end[3]
+    soak.count_runs()
     figures.ledger_rows_expected = soak.ledger.count()
     figures.ledger_rows_found = _found(engine, soak.ledger)
 
@@ -522,6 +541,8 @@ def problems(figures: Figures) -> list[str]:
         found.append(f"memory grew by {growth:.0f} MiB after warm-up")
     if figures.threads_end > figures.threads_warm_max + 8:
         found.append(f"threads grew from {figures.threads_warm_max} to {figures.threads_end}")
+    if figures.fds_end > figures.fds_warm_max + 16:
+        found.append(f"open files grew from {figures.fds_warm_max} to {figures.fds_end}")
     for name in ("write_errors", "http_errors", "churn_errors"):
         if getattr(figures, name):
             found.append(f"{getattr(figures, name)} {name.replace('_', ' ')}")
