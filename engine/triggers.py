@@ -155,7 +155,7 @@ class TriggerManager:
         method: str,
         query_params: Mapping[str, str],
         headers: Mapping[str, str],
-        body: bytes,
+        body: bytes | bytearray | memoryview | str,
     ) -> Response:
         """Run the request trigger serving `path` and turn its return value into a response."""
         running = self._route(path)
@@ -165,7 +165,7 @@ class TriggerManager:
             return error_response(405, f"method {method} not allowed; use GET or POST")
         clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
         call = CallInput(
-            kind=REQUEST, query_parameters=dict(query_params), headers=clean, body=body
+            kind=REQUEST, query_parameters=dict(query_params), headers=clean, body=_bytes(body)
         )
         return _to_http(running.runtime.submit(call).result(), running.runtime)
 
@@ -345,6 +345,13 @@ def _wal_target(spec: TriggerSpec, runtime: TriggerRuntime) -> WalTarget | None:
         runtime=runtime,
         timeout=config.timeout,
     )
+
+
+def _bytes(body: bytes | bytearray | memoryview | str) -> bytes:
+    """The body as plugins receive it: `bytes`, whatever buffer or text the host passed."""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return body if type(body) is bytes else bytes(body)
 
 
 def _key_text(db: str, trigger_name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,6 +133,17 @@ def test_plugin_gets_query_lower_cased_headers_without_authorization_and_bytes(
         "body": list(body),
         "args": {"k": "v"},
     }
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(bytearray(b"\x01ab"), id="bytearray"),
+    pytest.param(memoryview(b"\x01ab"), id="memoryview"),
+    pytest.param("\x01ab", id="str-as-utf8"),
+])
+def test_any_buffer_or_text_body_reaches_the_plugin_as_bytes(engine: Engine, body: Any) -> None:
+    add_request_trigger(engine, "echo", "echo.py", "echo")
+    reply = engine.handle_request("echo", method="POST", body=body).json()
+    assert (reply["body_type"], reply["body"]) == ("bytes", [1, 97, 98])
 
 
 def test_get_without_anything_passes_empty_inputs_and_none_args(engine: Engine) -> None:
