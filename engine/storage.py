@@ -16,7 +16,7 @@ from . import ingest
 from .catalog import Catalog
 from .clock import Clock, SystemClock, now_ns
 from .datadir import CHECKPOINTS_DIR, WAL_DIR, lock_data_dir, release_lock
-from .errors import WalWriteFailed
+from .errors import EngineStopped, WalWriteFailed
 from .names import validate_database_name
 from .query import QueryEngine
 from .results import WriteResult
@@ -76,7 +76,7 @@ class Storage:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._closing = self._closed = False
         # Held until close() (or until this object is collected): one writer per WAL.
         fd = lock_data_dir(self.data_dir) if self.data_dir is not None else None
         self._unlock = weakref.finalize(self, release_lock, fd)
@@ -112,16 +112,20 @@ class Storage:
     def start(self) -> None:
         """Start the flush timer and the delivery thread (with `background`)."""
         self._dispatcher.start()
-        if self.background and self._thread is None and not self._closed:
+        if self.background and self._thread is None and not self._closing:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="wal-flusher", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
-        """Flush and deliver what is buffered, then stop the threads; idempotent."""
-        if self._closed:
+        """Flush and deliver what is buffered, then stop the threads; idempotent.
+
+        Writes that subscribers make during the last deliveries are still persisted (a
+        durable subscriber gets them after the next start); later writes are refused.
+        """
+        if self._closing:
             return
-        self._closed = True
+        self._closing = True
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -130,8 +134,16 @@ class Storage:
         try:
             self.tick()
             self._dispatcher.stop(timeout=CLOSE_TIMEOUT)
+            self._buffer.persist()
+        except OSError as exc:
+            logger.error("final WAL flush failed; unflushed no_sync writes are lost: %s", exc)
         finally:
+            self._closed = True
             self._unlock()
+
+    def _check_open(self, operation: str) -> None:
+        if self._closed:
+            raise EngineStopped(operation)
 
     def __enter__(self) -> Storage:
         self.start()
@@ -166,6 +178,7 @@ class Storage:
 
         The deletion is logged in the WAL, so a replay never brings back older rows.
         """
+        self._check_open("delete a database")
         with self._lock:
             seq = self._buffer.add(WalOp(OpKind.DELETE_DATABASE, db))
             self.tables.drop_database(db)
@@ -203,6 +216,7 @@ class Storage:
                 False (nothing is written then).
             WalWriteFailed: the WAL could not be written; the lines stay buffered.
         """
+        self._check_open("write")
         validate_database_name(db)
         parsed = ingest.parse(data, precision=precision, default_time=now_ns(self.clock))
         with self._lock:
@@ -301,7 +315,10 @@ class Storage:
                 self._wake.wait(min(remaining, self.flush_interval))
                 continue
             self._wake.clear()
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # the timer must outlive any one failure
+                logger.exception("WAL flush step failed; retrying on the next interval")
             deadline = self.clock.monotonic() + self.flush_interval
 
     # -- snapshots and WAL clean-up -------------------------------------------------------

@@ -160,7 +160,11 @@ class Dispatcher:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("WAL delivery still busy after %s s; leaving it behind", timeout)
             self._thread = None
+        else:
+            self._drain_inline()  # never started: deliver what was queued in this thread
 
     def resume_after(self, seq: int) -> None:
         """Count every record up to `seq` as delivered (what a restart finds already done)."""

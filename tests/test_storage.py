@@ -16,6 +16,7 @@ from engine.clock import ManualClock
 from engine.errors import (
     DatabaseNotFound,
     DataDirInUse,
+    EngineStopped,
     InvalidName,
     WalWriteFailed,
     WriteError,
@@ -398,6 +399,23 @@ def test_flush_after_a_restart_returns_when_nothing_is_left_to_deliver(
         flusher.join(10)
         assert not flusher.is_alive(), "flush() waited for a delivery that was already done"
     assert seen.flushes == []
+
+
+def test_writes_made_by_subscribers_during_close_are_kept_and_later_ones_refused(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    storage = open_disk(tmp_path, clock)
+
+    def echo(flush: WalFlush) -> None:
+        for row in flush.rows("db", "cpu"):
+            storage.write("db", f"echo v={row['v']}i {row['time']}", no_sync=True)
+
+    storage.subscribe("echo", echo)
+    storage.write("db", points(0, 2), no_sync=True)
+    storage.close()
+    with pytest.raises(EngineStopped, match="cannot write"):
+        storage.write("db", points(2, 1))
+    assert values(open_disk(tmp_path, clock), table="echo") == [0, 1]
 
 
 def test_a_non_durable_subscriber_keeps_no_checkpoint(tmp_path: Path, clock: ManualClock) -> None:

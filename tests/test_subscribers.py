@@ -224,3 +224,13 @@ def test_after_resuming_waiting_for_records_already_done_returns_at_once() -> No
     assert dispatcher.delivered_through == 7
     assert dispatcher.wait(7, timeout=0)
     assert not dispatcher.wait(8, timeout=0)
+
+
+def test_stopping_a_dispatcher_that_never_started_delivers_in_the_caller() -> None:
+    dispatcher = Dispatcher(CheckpointStore(None), None, background=True)
+    seen = Seen()
+    dispatcher.subscribe("s", seen, durable=False, current_seq=0)
+    dispatcher.submit([record(1, 1)], through=1)
+    assert seen.values == []
+    dispatcher.stop()
+    assert seen.values == [1]
