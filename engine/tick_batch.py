@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -23,6 +24,38 @@ PREPARING, CALLING, CANCELLED = "preparing", "calling", "cancelled"
 STALL_SECONDS = 0.01
 
 
+class _CollectorPause:
+    """Keeps Python's cyclic garbage collector off while batches start their calls.
+
+    A full collection of a big heap stops every thread for tens of milliseconds; while a batch
+    prepares or starts its calls it would make every call behind it late. Collection is only
+    deferred: it is back on as soon as no batch is preparing or starting calls (at most the
+    scheduler's lead plus the calls themselves), and a batch held up by a slow call gives up
+    its pause (see `TickBatch.assist`), so a hung plugin never keeps it off.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._restore = False
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._restore = gc.isenabled()
+                gc.disable()
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._restore:
+                gc.enable()
+
+
+COLLECTOR_PAUSE = _CollectorPause()
+
+
 class TickBatch:
     """Claimed calls run by one pool thread, with helpers added when a plugin holds it up.
 
@@ -36,6 +69,7 @@ class TickBatch:
                  stopping: threading.Event | None = None) -> None:
         self._began = began or clock.now()
         self._claims = list(claims)
+        self._size = len(self._claims)
         self._pending: deque[Claim] = deque()
         self._done: deque[Claim] = deque()
         self._pool = pool
@@ -46,9 +80,11 @@ class TickBatch:
         self._last_start = 0.0
         self.helpers = 0
         self.preparing_seconds: float | None = None
+        self._pause_lock = threading.Lock()
+        self._paused = False
 
     def __len__(self) -> int:
-        return len(self._claims)
+        return self._size
 
     @property
     def calling(self) -> bool:
@@ -68,6 +104,7 @@ class TickBatch:
             self._cancel()
 
     def _first(self) -> None:
+        self._pause_collector()
         try:
             for claim in self._claims:
                 claim.runtime.prepare_claim(claim)
@@ -77,12 +114,28 @@ class TickBatch:
             logger.exception("preparing a tick batch failed")
             go = True
         if not go:
+            self._resume_collector()
             self._cancel()
             return
         self._pending.extend(self._claims)
+        # From here the deques hold the claims; a finished batch must not keep a thousand of
+        # them alive (an idle pool thread may hold on to its last task for a while).
+        self._claims = []
         self._last_start = time.perf_counter()
         self.phase = CALLING
         self._work()
+
+    def _pause_collector(self) -> None:
+        with self._pause_lock:
+            if not self._paused:
+                self._paused = True
+                COLLECTOR_PAUSE.hold()
+
+    def _resume_collector(self) -> None:
+        with self._pause_lock:
+            if self._paused:
+                self._paused = False
+                COLLECTOR_PAUSE.release()
 
     def _wait_for_tick(self) -> bool:
         """Wait until the tick; False when the scheduler stopped first."""
@@ -99,7 +152,8 @@ class TickBatch:
     def _cancel(self) -> None:
         """Settle every claim as cancelled: none of them was called."""
         self.phase = CANCELLED
-        for claim in self._claims:
+        claims, self._claims = self._claims, []
+        for claim in claims:
             claim.prepared = None
             try:
                 claim.runtime.settle_claim(claim)
@@ -116,6 +170,7 @@ class TickBatch:
             self._last_start = time.perf_counter()
             claim.runtime.invoke_claim(claim)
             done.append(claim)
+        self._resume_collector()
         # Settle whatever any thread has called; the thread whose call ends last settles it.
         while True:
             try:
@@ -131,6 +186,7 @@ class TickBatch:
         """Add a thread if calls are waiting and none started for `STALL_SECONDS`."""
         if not self.calling or time.perf_counter() - self._last_start < STALL_SECONDS:
             return False
+        self._resume_collector()  # a slow call is not worth holding collection off for
         self._last_start = time.perf_counter()  # the helper's first call counts from now
         self.helpers += 1
         try:

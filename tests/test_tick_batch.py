@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
@@ -221,3 +222,34 @@ def test_a_batch_for_a_shut_down_pool_is_cancelled(world: _World) -> None:
     dispatch_claims(claims, world.clock)
     assert futures[0].result(timeout=5).status == "cancelled"
     assert world.calls == []
+
+
+def test_the_collector_is_off_only_while_a_batch_starts_its_calls(world: _World) -> None:
+    seen: list[bool] = []
+    claims, futures = _submit_all([world.runtime("a", lambda: seen.append(gc.isenabled())),
+                                   world.runtime("b", lambda: seen.append(gc.isenabled()))])
+    assert gc.isenabled()
+    dispatch_claims(claims, world.clock)
+    assert all(f.result(timeout=5).ok for f in futures)
+    assert seen == [False, False]
+    assert gc.isenabled()
+
+
+def test_a_call_that_holds_its_batch_up_gives_the_collector_back(world: _World) -> None:
+    release, blocked = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        blocked.set()
+        release.wait(10)
+
+    claims, futures = _submit_all([world.runtime("slow", hold), world.runtime("next")])
+    batch = TickBatch(claims, world.pool, world.clock)
+    batch.dispatch()
+    assert blocked.wait(5)
+    assert not gc.isenabled()
+    threading.Event().wait(STALL_SECONDS)
+    assert batch.assist() is True
+    assert gc.isenabled()  # while the slow call still runs
+    release.set()
+    assert all(f.result(timeout=5).ok for f in futures)
+    assert gc.isenabled()
