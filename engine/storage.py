@@ -19,6 +19,7 @@ from .datadir import CHECKPOINTS_DIR, WAL_DIR, lock_data_dir, release_lock
 from .errors import EngineStopped, WalWriteFailed
 from .names import validate_database_name
 from .query import QueryEngine
+from .recovery import recover
 from .results import WriteResult
 from .subscribers import CheckpointStore, Dispatcher, FlushCallback, Subscription
 from .tables import TableStore
@@ -58,6 +59,23 @@ class Storage:
         background: bool = True,
         catalog: Catalog | None = None,
     ) -> None:
+        """Open (or start) the storage; with `data_dir`, replay its WAL. No thread starts.
+
+        Args:
+            data_dir: where the WAL, snapshots and checkpoints live; None keeps all in memory.
+            clock: time source for default timestamps, `now()` and the flush timer.
+            flush_interval: seconds between timer flushes (and subscriber deliveries).
+            max_buffer_rows: rows held for the WAL or for delivery that trigger an early flush.
+            memory_budget_bytes: table data kept in memory; snapshotted data beyond it is
+                evicted and read back from Parquet (None: no limit).
+            snapshot_bytes: Arrow bytes written since the last snapshot that start a new one.
+            background: run the flush timer and deliveries on threads (after `start()`).
+            catalog: the database list to share (the engine's); by default its own.
+
+        Raises:
+            DataDirInUse: another engine has `data_dir` open.
+            CatalogCorrupt, TableStoreCorrupt: data on disk cannot be read.
+        """
         if flush_interval <= 0:
             raise ValueError(f"flush_interval must be positive, got {flush_interval}")
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -95,7 +113,9 @@ class Storage:
         )
         self._wal = WriteAheadLog(self.data_dir / WAL_DIR) if self.data_dir is not None else None
         self._dispatcher = self._make_dispatcher()
-        last = self._recover()
+        last, self._unsnapshotted = recover(self.tables, self.catalog, self._wal)
+        checkpoints = self._dispatcher.checkpoints
+        last = max([last, *(checkpoints.get(name) or 0 for name in checkpoints.names())])
         self._buffer = WalBuffer(self._wal, last, self._lock, self._on_durable)
         self._submitted = last
         # Subscribers that are behind catch up from their checkpoints, not from this count.
@@ -358,36 +378,6 @@ class Storage:
         self._wal.remove_through(limit)
 
     # -- recovery -------------------------------------------------------------------------
-
-    def _recover(self) -> int:
-        """Drop data of deleted databases, replay the WAL after the snapshot; the last seq."""
-        for db in self.tables.databases():
-            if not self.catalog.has_database(db):
-                logger.info("dropping the data of %r: the catalog no longer has it", db)
-                self.tables.drop_database(db)
-        last = self.tables.persisted_seq()
-        if self._wal is not None:
-            replayed = 0
-            for record in self._wal.records(after=last):
-                self._replay(record)
-                replayed += 1
-            last = max(last, self._wal.last_seq)
-            if replayed:
-                logger.info("replayed %d WAL record(s) up to sequence %d", replayed, last)
-        checkpoints = self._dispatcher.checkpoints
-        return max([last, *(checkpoints.get(name) or 0 for name in checkpoints.names())])
-
-    def _replay(self, record: WalRecord) -> None:
-        for op in record.ops:
-            if op.kind is OpKind.DELETE_DATABASE:
-                self.tables.drop_database(op.db)
-            elif not self.catalog.has_database(op.db):
-                continue
-            elif op.kind is OpKind.CREATE_DATABASE:
-                self.tables.create_database(op.db)
-            elif op.rows is not None:
-                self.tables.append(op.db, op.table, op.rows, wal_seq=record.seq)
-                self._unsnapshotted += op.rows.nbytes
 
     def _read_backlog(self, after: int, through: int) -> Iterator[WalRecord]:
         assert self._wal is not None
