@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .clock import Clock, SystemClock
 from .runtime import claiming
-from .tick_batch import TickBatch, dispatch_claims
+from .tick_batch import PREPARING, TickBatch, dispatch_claims
 
 logger = logging.getLogger(__name__)
 
@@ -258,12 +258,12 @@ class Scheduler:
 
     def _step(self) -> float:
         """Fire what is due (or about to be); returns how long to sleep before looking again."""
-        assisting = self._assist()
         now = self._clock.now()
+        watch = self._assist(now)
         with self._lock:
             head = self._head()
         if head is None:
-            return ASSIST_SECONDS if assisting else MAX_IDLE_SECONDS
+            return watch
         delay = (head - now).total_seconds()
         if delay <= 0:
             self._fire_group(self._take_group(now, None), None)
@@ -271,11 +271,11 @@ class Scheduler:
         if delay <= self.lead_seconds:
             self._fire_group(self._take_group(now, head), head)
             return 0.0
-        wait = min(delay - self.lead_seconds, MAX_IDLE_SECONDS)
-        return min(wait, ASSIST_SECONDS) if assisting else wait
+        return min(delay - self.lead_seconds, watch)
 
-    def _assist(self) -> bool:
-        """Help batches held up by slow plugins; True while some batch still has calls queued."""
+    def _assist(self, now: datetime) -> float:
+        """Help batches held up by slow plugins; returns when they next need looking at."""
+        wait = MAX_IDLE_SECONDS
         with self._lock:
             batches = self._batches
             for batch in batches:
@@ -283,9 +283,14 @@ class Scheduler:
                 if batch.preparing_seconds is not None and self.lead_seconds:
                     self._adapt_lead(batch.preparing_seconds)
                     batch.preparing_seconds = None
+                if batch.phase == PREPARING and batch.start_at is not None:
+                    # Nothing to help with before the batch's tick.
+                    until = (batch.start_at - now).total_seconds()
+                    wait = min(wait, max(until, ASSIST_SECONDS))
+                else:
+                    wait = ASSIST_SECONDS
             self._batches = [b for b in batches if not b.finished]
-            return bool(self._batches)
-
+            return wait if self._batches else MAX_IDLE_SECONDS
 
     def _adapt_lead(self, needed: float) -> None:
         """Grow the lead at once when preparing took long; shrink it slowly when it did not."""

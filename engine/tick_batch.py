@@ -74,7 +74,7 @@ class TickBatch:
         self._done: deque[Claim] = deque()
         self._pool = pool
         self._clock = clock
-        self._start_at = start_at
+        self.start_at = start_at
         self._stopping = stopping or threading.Event()
         self.phase = PREPARING
         self._last_start = 0.0
@@ -139,7 +139,7 @@ class TickBatch:
 
     def _wait_for_tick(self) -> bool:
         """Wait until the tick; False when the scheduler stopped first."""
-        start_at = self._start_at
+        start_at = self.start_at
         if start_at is None:
             return True
         while not self._stopping.is_set():
