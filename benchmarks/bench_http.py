@@ -92,28 +92,31 @@ async def _load(port: int, path: str, connections: int, seconds: float,
             "failed": len(failures), "latencies_ms": [x * 1000 for x in latencies]}
 
 
-def client_main(port: int, path: str, connections: int, seconds: float, warmup: float) -> None:
-    """Load one endpoint and print the outcome as JSON on stdout."""
+def client_main(port: int, path: str, connections: int, seconds: float, warmup: float,
+                target: Path) -> None:
+    """Load one endpoint and write the outcome as JSON to `target`."""
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
         pass
-    print(json.dumps(asyncio.run(_load(port, path, connections, seconds, warmup))))
+    target.write_text(json.dumps(asyncio.run(_load(port, path, connections, seconds, warmup))))
 
 
 def load(port: int, path: str, connections: int, seconds: float, warmup: float) -> dict[str, Any]:
     """Run the load generator in a child process against one endpoint and return its outcome."""
-    command = [sys.executable, "-m", "benchmarks.bench_http", "--client", str(port), path,
-               "--connections", str(connections), "--seconds", str(seconds),
-               "--warmup", str(warmup)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parents[1],
-                          timeout=seconds + warmup + 60)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
-    outcome: dict[str, Any] = json.loads(done.stdout)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "outcome.json"
+        command = [sys.executable, "-m", "benchmarks.bench_http", "--client", str(port), path,
+                   str(target), "--connections", str(connections), "--seconds", str(seconds),
+                   "--warmup", str(warmup)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              cwd=Path(__file__).resolve().parents[1],
+                              timeout=seconds + warmup + 60)
+        if done.returncode != 0 or not target.exists():
+            raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
+        outcome: dict[str, Any] = json.loads(target.read_text())
     if outcome["failed"]:
         raise RuntimeError(f"{outcome['failed']} requests to {path} failed: {outcome['failures']}")
     return outcome
@@ -205,12 +208,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load phase")
     parser.add_argument("--warmup", type=float, default=None, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--client", nargs=2, metavar=("PORT", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--client", nargs=3, metavar=("PORT", "PATH", "RESULT"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     seconds = args.seconds or (1.5 if args.quick else 5.0)
     warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 1.0)
     if args.client:
-        client_main(int(args.client[0]), args.client[1], args.connections, seconds, warmup)
+        client_main(int(args.client[0]), args.client[1], args.connections, seconds, warmup,
+                    Path(args.client[2]))
         return {}
     rounds = args.rounds or (1 if args.quick else 3)
     figures = measure(rounds, args.connections, seconds, warmup)
