@@ -386,6 +386,10 @@ class TriggerRuntime:
 
     def _line(self, run: Run, level: str, message: str, trace: str | None = None,
               when: datetime | None = None) -> None:
+        if run.entries is None and trace is None:
+            cfg = self.config
+            self._obs.line(when or self._clock.now(), cfg.database, cfg.name, level, message)
+            return
         entry = self.log(level, message, trace, when)
         if run.entries is not None:
             run.entries.append(entry)

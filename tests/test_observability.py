@@ -145,3 +145,27 @@ def test_entries_read_back_equal_what_was_logged() -> None:
     obs.log(entry)
     obs.record_run(run)
     assert obs.logs() == [entry] and obs.runs() == [run]
+
+
+def test_line_is_log_without_building_an_entry(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="engine.plugins")
+    obs = Observability()
+    obs.line(T0, "db", "t", "WARN", "quick")
+    assert obs.logs() == [LogEntry(time=T0, database="db", trigger_name="t", level="WARN",
+                                   message="quick")]
+    assert caplog.records[-1].getMessage() == "[db/t] quick"
+
+
+def test_line_goes_through_a_subclass_log() -> None:
+    class Counting(Observability):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def log(self, entry: LogEntry) -> None:
+            self.seen.append(entry.message)
+            super().log(entry)
+
+    obs = Counting()
+    obs.line(T0, "db", "t", "INFO", "through log")
+    assert obs.seen == ["through log"] and len(obs.logs()) == 1
