@@ -82,7 +82,8 @@ def merge_duplicates(table: pa.Table, schema: TableSchema) -> pa.Table:
     keys = [*schema.tags, TIME]
     fields = list(schema.fields)
     # Grouping needs one dictionary per tag column across all chunks.
-    grouped = table.unify_dictionaries().group_by(keys, use_threads=False).aggregate([(f, "last") for f in fields])
+    grouped = table.unify_dictionaries().group_by(keys, use_threads=False).aggregate(
+        [(f, "last") for f in fields])
     renamed = grouped.rename_columns(keys + fields)
     return renamed.select(schema.names).cast(schema.arrow_schema)
 
