@@ -35,7 +35,15 @@ def machine() -> dict[str, Any]:
         pass
     return {"nproc": os.cpu_count(), "cpu_model": model, "memory_gib": memory,
             "python": platform.python_version(), "implementation": platform.python_implementation(),
-            "os": f"{platform.system()} {platform.release()}"}
+            "os": f"{platform.system()} {platform.release()}", "load_average_1m": load_average()}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (how busy a shared machine was), where the OS reports one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def headroom(row: Mapping[str, Any]) -> float | None:
@@ -60,7 +68,9 @@ def markdown(payload: Mapping[str, Any]) -> str:
     box = payload["machine"]
     lines = [
         f"Measured {payload['started'][:10]} on {box['nproc']} cores of "
-        f"{box['cpu_model']}, {box['memory_gib']} GiB, Python {box['python']}, {box['os']}"
+        f"{box['cpu_model']}, {box['memory_gib']} GiB, Python {box['python']}, {box['os']}; "
+        f"1-minute load average {box['load_average_1m']} at the start and "
+        f"{payload.get('load_average_end')} at the end"
         f"{' (--quick: smoke run, figures not meaningful)' if payload['quick'] else ''}.",
         "",
         "| id | measure | figure | bar | meets |",

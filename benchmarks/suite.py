@@ -105,6 +105,7 @@ def run_all(benches: Sequence[Benchmark], *, quick: bool, output: Path,
     """Run the benchmarks in turn with a progress bar; the payload written to results.json."""
     started = datetime.now(UTC)
     began = time.monotonic()
+    box = report.machine()  # before the run: its load average is the machine's, not ours
     rows: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     merged = Figures()
@@ -130,7 +131,8 @@ def run_all(benches: Sequence[Benchmark], *, quick: bool, output: Path,
     return {"suite": "processing-engine benchmarks (PRODUCT.md §7)", "quick": quick,
             "started": started.isoformat(timespec="seconds"),
             "duration_seconds": round(time.monotonic() - began, 1),
-            "machine": report.machine(), "rows": rows, "failures": failures,
+            "load_average_end": report.load_average(),
+            "machine": box, "rows": rows, "failures": failures,
             "charts": {"throughput": merged.throughput, "latency": merged.latency}, "raw": raw}
 
 
