@@ -202,6 +202,7 @@ class Prepared:
     failed: BaseException | None
     start_message: str
     args: tuple[Any, ...]
+    run: Run | None = None  # made ahead for a claimed call, started at its tick
 
 
 @dataclass(slots=True)

@@ -53,6 +53,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+_NOT_STARTED = datetime.min
+
+
 class TriggerRuntime:
     """The running side of one trigger: a queue for synchronous calls, the pool for async ones."""
 
@@ -185,7 +188,10 @@ class TriggerRuntime:
     def prepare_claim(self, claim: Claim) -> None:
         """Before the tick: load the entry point and build `influxdb3_local` (errors kept)."""
         if not self.stopped:
-            claim.prepared = self._prepare(claim.call)
+            prepared = claim.prepared = self._prepare(claim.call)
+            # Nobody reads a scheduled tick's outcome lines: not keeping them spares the
+            # garbage collector thousands of objects per tick (they stay in the log buffer).
+            prepared.run = Run(call=claim.call, started=_NOT_STARTED, t0=0, entries=None)
 
     def invoke_claim(self, claim: Claim) -> None:
         """At the tick: call the plugin; the bookkeeping waits for `settle_claim`."""
@@ -193,9 +199,8 @@ class TriggerRuntime:
             return
         try:
             prepared = claim.prepared or self._prepare(claim.call)
-            # Nobody reads a scheduled tick's outcome lines: not keeping them spares the
-            # garbage collector thousands of objects per tick (they stay in the log buffer).
-            run = self._begin(claim.call, keep_lines=False)
+            run = self._start(prepared.run or Run(call=claim.call, started=_NOT_STARTED, t0=0,
+                                                  entries=None))
         except BaseException as exc:  # the batch must go on with the other claims
             self._settled(claim.future, self._internal_error(exc), None)
             return
@@ -248,11 +253,14 @@ class TriggerRuntime:
     def _retrying(self) -> bool:
         return self.config.error_behavior == "retry" and self.config.kind != REQUEST
 
-    def _begin(self, call: CallInput, *, keep_lines: bool = True) -> Run:
+    def _begin(self, call: CallInput) -> Run:
+        return self._start(Run(call=call, started=_NOT_STARTED, t0=0))
+
+    def _start(self, run: Run) -> Run:
         with self._lock:
             self._in_flight += 1
-        run = Run(call=call, started=self._clock.now(), t0=time.perf_counter_ns(),
-                  entries=[] if keep_lines else None)
+        run.started = self._clock.now()
+        run.t0 = time.perf_counter_ns()
         limit = self.config.timeout
         if limit is not None:
             run.watch = OVERRUNS.watch(limit, lambda: self._still_running(limit))
