@@ -15,6 +15,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from .durable import fsync_directory
 from .errors import (
     CatalogCorrupt,
     DatabaseAlreadyExists,
@@ -303,7 +304,7 @@ class Catalog:
         # Once renamed, the file holds the new state; memory must agree even if the sync fails.
         self._state = state
         # The rename is only durable once the directory entry itself is on disk.
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
 
 # The catalog file
@@ -388,14 +389,6 @@ def _replace_file(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_stray_temporaries(path: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import cast
 
 from .catalog import TriggerDefinition
+from .durable import fsync_directory
 from .errors import (
     InvalidPluginFiles,
     NoPluginDirectory,
@@ -225,7 +226,7 @@ def build_tree(root: Path, entries: Mapping[PurePosixPath, bytes]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     for folder in sorted(folders, key=lambda item: len(item.parts), reverse=True):
-        fsync_directory(folder)
+        fsync_folder(folder)
 
 
 def swap_in(staging: Path, target: Path, *, use_exchange: bool = False) -> None:
@@ -246,7 +247,7 @@ def swap_in(staging: Path, target: Path, *, use_exchange: bool = False) -> None:
         except OSError:
             os.rename(previous, target)
             raise
-    fsync_directory(target.parent)
+    fsync_folder(target.parent)
 
 
 def exchange(first: Path, second: Path) -> bool:
@@ -299,21 +300,15 @@ def atomic_write(target: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_directory(target.parent)
+    fsync_folder(target.parent)
 
 
-def fsync_directory(path: Path) -> None:
-    """Make a folder's entries durable (a no-op where folders cannot be opened, e.g. Windows)."""
+def fsync_folder(path: Path) -> None:
+    """Make a folder's entries durable; best effort (folders cannot be opened everywhere)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
+        fsync_directory(path)
     except OSError as exc:
         logger.debug("fsync of folder %s failed: %s", path, exc)
-    finally:
-        os.close(descriptor)
 
 
 def _sibling(target: Path, tag: str) -> Path:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from .wal import WalFlush, WalRecord, fsync_directory
+from .durable import fsync_directory
+from .wal import WalFlush, WalRecord
 
 logger = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .durable import fsync_directory
 from .errors import TableStoreCorrupt
 from .schema import TableSchema
 from .table_data import Chunk, TableData
@@ -42,15 +43,6 @@ def dir_name(name: str) -> str:
     return encoded
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a creation, rename or removal inside `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace `path` with `data` as JSON: temporary file, fsync, rename, fsync directory."""
     tmp = path.with_name(path.name + ".tmp")
@@ -59,7 +51,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def read_json(path: Path) -> Any:
@@ -129,7 +121,7 @@ def drop_directory(path: Path) -> None:
         return
     tomb = path.with_name(f"{DROPPED_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
     os.replace(path, tomb)
-    fsync_dir(path.parent)
+    fsync_directory(path.parent)
     shutil.rmtree(tomb, ignore_errors=True)
 
 

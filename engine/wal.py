@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from .durable import fsync_directory
 from .wal_rows import plain_table, sparse_rows
 
 logger = logging.getLogger(__name__)
@@ -117,15 +118,6 @@ def decode_op(body: pa.Buffer) -> WalOp:
     rows = reader.read_all().replace_schema_metadata(None)
     table = meta.get(_META_TABLE, b"").decode()
     return WalOp(kind, meta[_META_DB].decode(), table, rows if kind is OpKind.WRITE else None)
-
-
-def fsync_directory(path: Path) -> None:
-    """Make a file creation, rename or removal in `path` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def segment_name(seq: int) -> str:
