@@ -68,18 +68,20 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
+# pytester runs in process, so its test files get names no module of our suite has (a
+# shared basename would make pytest refuse to import the second one).
 def _run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
     return project.runpytest("-p", "engine.testing.pytest_plugin", "--strict-markers", *args)
 
 
 def test_a_plugin_project_passes_with_the_shipped_fixtures(project: pytest.Pytester) -> None:
-    project.makepyfile(test_cpu_plugin=TESTS)
+    project.makepyfile(test_pt_cpu_plugin=TESTS)
     _run(project).assert_outcomes(passed=4)
 
 
 def test_a_failing_plugin_fails_its_test_with_the_traceback_and_logs(
         project: pytest.Pytester) -> None:
-    project.makepyfile(test_fails='''
+    project.makepyfile(test_pt_fails='''
 def test_needs_fixture_data(plugin_harness):
     plugin_harness.run_wal("cpu_plugin.py", "cpu,host=a usage=99")
 ''')
@@ -94,7 +96,7 @@ def test_needs_fixture_data(plugin_harness):
 
 
 def test_check_false_lets_a_test_assert_on_the_failure(project: pytest.Pytester) -> None:
-    project.makepyfile(test_expected_failure='''
+    project.makepyfile(test_pt_expected_failure='''
 def test_reports_missing_table(plugin_harness):
     result = plugin_harness.run_wal("cpu_plugin.py", "cpu,host=a usage=99", check=False)
     assert result.failed and "not found" in result.error
@@ -107,7 +109,7 @@ def test_the_plugin_directory_comes_from_the_ini_option(project: pytest.Pytester
     project.mkdir("plugins")
     (project.path / "cpu_plugin.py").rename(project.path / "plugins" / "cpu_plugin.py")
     project.makeini("[pytest]\nprocessing_engine_plugin_dir = plugins\n")
-    project.makepyfile(test_ini=TESTS)
+    project.makepyfile(test_pt_ini=TESTS)
     _run(project).assert_outcomes(passed=4)
 
 
@@ -115,7 +117,7 @@ def test_the_plugin_dir_marker_and_a_conftest_override(project: pytest.Pytester)
     project.mkdir("elsewhere")
     (project.path / "elsewhere" / "other.py").write_text(
         "def process_request(influxdb3_local, q, h, b, args=None):\n    return 'other'\n")
-    project.makepyfile(test_marker='''
+    project.makepyfile(test_pt_marker='''
 import pytest
 
 @pytest.mark.plugin_dir("elsewhere")
@@ -138,7 +140,7 @@ def test_marker(plugin_harness, plugin_dir):
 
 
 def test_the_harness_marker_and_the_factory(project: pytest.Pytester) -> None:
-    project.makepyfile(test_options='''
+    project.makepyfile(test_pt_options='''
 import pytest
 
 @pytest.mark.plugin_harness(database="metrics", apply_writes=True)
@@ -158,7 +160,7 @@ def test_factory(make_plugin_harness, tmp_path):
 
 
 def test_the_engine_fixture_is_stopped_after_each_test(project: pytest.Pytester) -> None:
-    project.makepyfile(test_teardown='''
+    project.makepyfile(test_pt_teardown='''
 SEEN = []
 
 def test_first(engine):
