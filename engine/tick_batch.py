@@ -82,6 +82,9 @@ class TickBatch:
         self.preparing_seconds: float | None = None
         self._pause_lock = threading.Lock()
         self._paused = False
+        # Held from here, in the thread that fired the ticks, so no collection slips in
+        # between firing and preparing.
+        self._pause_collector()
 
     def __len__(self) -> int:
         return self._size
@@ -101,10 +104,10 @@ class TickBatch:
         try:
             self._pool.submit(self._first)
         except RuntimeError:  # the engine is stopping
+            self._resume_collector()
             self._cancel()
 
     def _first(self) -> None:
-        self._pause_collector()
         try:
             for claim in self._claims:
                 claim.runtime.prepare_claim(claim)
