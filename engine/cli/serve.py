@@ -45,6 +45,9 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--node-id", "INFLUXDB3_NODE_IDENTIFIER_PREFIX", "local",
      "this node's id (matched against triggers' node_spec)"),
     ("--log-filter", "LOG_FILTER", "info", "log level: debug, info, warning or error"),
+    ("--flight-bind", "PROCESSING_ENGINE_FLIGHT_BIND", None,
+     "HOST:PORT for Arrow Flight (gRPC) SQL queries, as influxdb3 clients send them; "
+     "off when unset (clients reach it with their query port option)"),
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -64,6 +67,7 @@ class ServeConfig:
     tls_key: Path | None
     node_id: str
     log_level: str
+    flight_bind: tuple[str, int] | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ServeConfig:
@@ -93,6 +97,7 @@ class ServeConfig:
             tls_key=None if args.tls_key is None else Path(args.tls_key),
             node_id=args.node_id,
             log_level=level,
+            flight_bind=None if args.flight_bind is None else parse_bind(args.flight_bind),
         )
 
 
@@ -174,14 +179,41 @@ def serve(config: ServeConfig, early: EarlyStop | None = None) -> int:
     early.server = server
     server.should_exit = early.signal is not None
     engine.start()
+    flight = None
     try:
+        flight = _flight_server(engine, tokens, config)
         server.run()
     finally:
+        if flight is not None:
+            flight.shutdown()
         engine.stop()
     stopped_by = server.stop_signal or early.signal
     logger.info("stopped%s", "" if stopped_by is None else
                 f" after {signal.Signals(stopped_by).name}")
     return 0
+
+
+def _flight_server(engine: Any, tokens: Any, config: ServeConfig) -> Any:
+    """The Arrow Flight query server when `--flight-bind` is set (TLS like the HTTP side)."""
+    if config.flight_bind is None:
+        return None
+    import pyarrow as pa
+
+    from ..http.flight import FlightQueryServer
+
+    host, port = config.flight_bind
+    certificates = None
+    if config.tls_cert is not None and config.tls_key is not None:
+        certificates = [(config.tls_cert.read_bytes(), config.tls_key.read_bytes())]
+    scheme = "grpc+tcp" if certificates is None else "grpc+tls"
+    try:
+        server = FlightQueryServer(engine, f"{scheme}://{host}:{port}", tokens=tokens,
+                                   tls_certificates=certificates)
+    except (OSError, pa.ArrowException) as exc:
+        raise InvalidServerOption("--flight-bind", f"{host}:{port}",
+                                  f"an address this process can listen on ({exc})") from exc
+    logger.info("Arrow Flight queries on %s://%s:%d", scheme, host, server.port)
+    return server
 
 
 def _uvicorn_config(app: Any, config: ServeConfig) -> Any:
