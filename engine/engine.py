@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -399,6 +400,20 @@ class Engine:
         """
         self._check_running("handle a request")
         return self._plugins.triggers.handle_request(
+            path, method=method, query_params=query_params or {}, headers=headers or {},
+            body=body)
+
+    def submit_request(self, path: str, *, method: str = "GET",
+                       query_params: Mapping[str, str] | None = None,
+                       headers: Mapping[str, str] | None = None,
+                       body: bytes = b"") -> Future[Response]:
+        """`handle_request` without waiting: a future of the response.
+
+        In background mode nothing here blocks, so an event loop can call it and await the
+        future (`asyncio.wrap_future`); with `background=False` the plugin runs before it returns.
+        """
+        self._check_running("handle a request")
+        return self._plugins.triggers.submit_request(
             path, method=method, query_params=query_params or {}, headers=headers or {},
             body=body)
 

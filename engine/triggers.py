@@ -158,16 +158,43 @@ class TriggerManager:
         body: bytes | bytearray | memoryview | str,
     ) -> Response:
         """Run the request trigger serving `path` and turn its return value into a response."""
+        return self.submit_request(path, method=method, query_params=query_params,
+                                   headers=headers, body=body).result()
+
+    def submit_request(
+        self,
+        path: str,
+        *,
+        method: str,
+        query_params: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes | bytearray | memoryview | str,
+    ) -> Future[Response]:
+        """Start the request trigger serving `path`; the future gives the HTTP response.
+
+        Nothing here blocks (in background mode), so an event loop may call it and await the
+        future: the plugin then costs one thread switch, not two.
+        """
         running = self._route(path)
         if running is None:
-            return error_response(404, f"no request trigger serves the path {path!r}")
+            return _done(error_response(404, f"no request trigger serves the path {path!r}"))
         if method.upper() not in REQUEST_METHODS:
-            return error_response(405, f"method {method} not allowed; use GET or POST")
+            return _done(error_response(405, f"method {method} not allowed; use GET or POST"))
         clean = {k.lower(): v for k, v in headers.items() if k.lower() != "authorization"}
         call = CallInput(
             kind=REQUEST, query_parameters=dict(query_params), headers=clean, body=_bytes(body)
         )
-        return _to_http(running.runtime.submit(call).result(), running.runtime)
+        runtime = running.runtime
+        response: Future[Response] = Future()
+
+        def convert(done: Future[CallOutcome]) -> None:
+            try:
+                response.set_result(_to_http(done.result(), runtime))
+            except BaseException as exc:  # the caller must never wait forever
+                response.set_exception(exc)
+
+        runtime.submit(call).add_done_callback(convert)
+        return response
 
     def run_now(self, definition: TriggerDefinition, call_time: datetime) -> CallOutcome:
         """Run a schedule trigger once for `call_time`, waiting for the outcome.
@@ -352,6 +379,12 @@ def _bytes(body: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(body, str):
         return body.encode("utf-8")
     return body if type(body) is bytes else bytes(body)
+
+
+def _done(response: Response) -> Future[Response]:
+    future: Future[Response] = Future()
+    future.set_result(response)
+    return future
 
 
 def _key_text(db: str, trigger_name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,14 +36,18 @@ class EngineRoutes:
         path: str = request.path_params["path"]
         await self._authorize(request, path)
         body = await self.ctx.body(request)
-        result = await self.ctx.call_plugin(
-            "handle_request",
-            path,
-            method=request.method,
-            query_params=dict(request.query_params),
-            headers=request_headers(request),
-            body=body,
-        )
+        arguments: dict[str, Any] = {
+            "method": request.method,
+            "query_params": dict(request.query_params),
+            "headers": request_headers(request),
+            "body": body,
+        }
+        submit = getattr(self.ctx.engine, "submit_request", None)
+        if submit is not None and self.ctx.engine.options.background:
+            # Starting the call never blocks, so only the plugin's own thread is involved.
+            result = await asyncio.wrap_future(submit(path, **arguments))
+        else:
+            result = await self.ctx.call_plugin("handle_request", path, **arguments)
         return plugin_response(result)
 
     async def _authorize(self, request: Request, path: str) -> None:
