@@ -224,6 +224,13 @@ class Soak:
                     trigger_settings={"run_async": n % 2 == 0})
                 self.figures.triggers_created += 1
 
+    def first_write(self) -> None:
+        """One acknowledged ledger write before the clients start, so `ledger` exists."""
+        start = next(self.seq)
+        result = self.engine.write_lp(DB, ledger_lines("direct", start, start + 10),
+                                      precision="ns")
+        self._acknowledged("direct", start, result.lines_written, result.errors)
+
     # -- activities -----------------------------------------------------------------------
 
     def run_counter(self) -> None:
@@ -436,6 +443,7 @@ def run_soak(options: SoakOptions) -> Figures:
         url = stack.enter_context(live_server(create_app(engine, auth=False)))
         soak = Soak(options, engine, url)
         soak.create_triggers()
+        soak.first_write()
         started = time.monotonic()
         soak.figures.setup_seconds = round(started - sampler.samples[0][0], 1)
         sampler.start()

