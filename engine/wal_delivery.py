@@ -17,8 +17,10 @@ from .wal import WalFlush
 
 logger = logging.getLogger(__name__)
 
-# How long a delivery waits for a trigger without a `timeout` setting before moving on.
-DEFAULT_DELIVERY_TIMEOUT = 30.0
+# How long a delivery waits for a trigger without a `timeout` setting before moving on. Short,
+# so that a plugin that hangs delays the other WAL triggers once and briefly; a trigger whose
+# calls normally take longer sets `timeout` to keep every flush under the delivery checkpoint.
+DEFAULT_DELIVERY_TIMEOUT = 2.0
 # Flushes a lagging trigger may have waiting; later ones are skipped (and logged) past this,
 # as InfluxDB 3 bounds each trigger's channel to 60 events.
 MAX_QUEUED_FLUSHES = 60
