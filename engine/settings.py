@@ -50,6 +50,8 @@ class TriggerSettings:
         timezone: IANA zone in which cron schedules are read; None means UTC.
         catch_up: Which missed schedule ticks run after a restart: `all`, `latest` or `skip`.
         timeout: Seconds after which a call is reported as overrunning; None for no limit.
+            For WAL triggers it is also how long a flush delivery waits for the call before
+            treating the trigger as lagging (default 2 s; see `engine.wal_delivery`).
         request_auth: `token` (default) or `public` for request triggers.
     """
 
