@@ -48,7 +48,10 @@ class TriggerSettings:
         max_retries: Attempts after the first failure when `error_behavior` is `retry`.
         retry_backoff: Seconds before the first retry; doubled for each further attempt.
         timezone: IANA zone in which cron schedules are read; None means UTC.
-        catch_up: Which missed schedule ticks run after a restart: `all`, `latest` or `skip`.
+        catch_up: Which missed schedule ticks run when the engine falls behind its schedule
+            (a long synchronous run, a paused process, a clock jump): `all` (each in order,
+            the reference behaviour), `latest` (only the newest) or `skip` (none). As on
+            InfluxDB 3, ticks that fell while the engine was stopped are not replayed.
         timeout: Seconds after which a call is reported as overrunning; None for no limit.
             For WAL triggers it is also how long a flush delivery waits for the call before
             treating the trigger as lagging (default 2 s; see `engine.wal_delivery`).
