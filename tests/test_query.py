@@ -9,36 +9,18 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from store_support import write
 
 from engine.clock import ManualClock
 from engine.errors import DatabaseNotFound, QueryError
-from engine.lineprotocol import parse, parse_to_arrow
 from engine.query import QueryEngine
 from engine.query_values import to_rows
-from engine.schema import check_batch, mark_tags
 from engine.tables import TableScan, TableStore
 
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 T0 = int(START.timestamp()) * 1_000_000_000
 MINUTE = 60 * 1_000_000_000
 HOSTS = ["server01", "server02"]
-
-
-def lp_tables(text: str) -> dict[str, pa.Table]:
-    """parse_to_arrow tables with their tag columns marked as IOx does."""
-    parsed = parse_to_arrow(text, precision="ns", default_time=0)
-    assert not parsed.errors, parsed.errors
-    tags: dict[str, set[str]] = {}
-    for point in parse(text, precision="ns").points:
-        tags.setdefault(point.measurement, set()).update(k for k, _ in point.tags)
-    return {name: mark_tags(table, tags[name]) for name, table in parsed.tables.items()}
-
-
-def write(store: TableStore, db: str, text: str, seq: int) -> None:
-    for name, batch in lp_tables(text).items():
-        result = check_batch(store.schema(db, name), name, batch)
-        assert result.rejected == [], result.rejected
-        store.append(db, name, result.accepted, wal_seq=seq)
 
 
 def usage(host: str, minute: int) -> float:

@@ -9,31 +9,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from store_support import write
 
 from engine.errors import SchemaConflict, TableNotFound, TableStoreCorrupt
-from engine.lineprotocol import parse, parse_to_arrow
+from engine.lineprotocol import parse_to_arrow
 from engine.schema import TableSchema, check_batch, mark_tags
 from engine.tables import TableStore
 
 TAG_TYPE = pa.dictionary(pa.int32(), pa.string())
-
-
-def lp_tables(text: str) -> dict[str, pa.Table]:
-    """parse_to_arrow tables with their tag columns marked as IOx does."""
-    parsed = parse_to_arrow(text, precision="ns", default_time=0)
-    assert not parsed.errors, parsed.errors
-    tags: dict[str, set[str]] = {}
-    for point in parse(text, precision="ns").points:
-        tags.setdefault(point.measurement, set()).update(k for k, _ in point.tags)
-    return {name: mark_tags(table, tags[name]) for name, table in parsed.tables.items()}
-
-
-def write(store: TableStore, db: str, text: str, seq: int) -> None:
-    """What the storage layer does: check each table's rows, then append them."""
-    for name, batch in lp_tables(text).items():
-        result = check_batch(store.schema(db, name), name, batch)
-        assert result.rejected == [], result.rejected
-        store.append(db, name, result.accepted, wal_seq=seq)
 
 
 def rows(store: TableStore, db: str, table: str) -> list[dict[str, Any]]:
