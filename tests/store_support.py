@@ -8,6 +8,9 @@ from engine.lineprotocol import parse_to_arrow
 from engine.schema import check_batch
 from engine.tables import TableStore
 
+TAG = pa.dictionary(pa.int32(), pa.string())
+TIME = pa.timestamp("ns")
+
 
 def lp_tables(text: str) -> dict[str, pa.Table]:
     """parse_to_arrow tables (tag columns already carry IOx's tag metadata)."""
@@ -22,3 +25,18 @@ def write(store: TableStore, db: str, text: str, seq: int) -> None:
         result = check_batch(store.schema(db, name), name, batch)
         assert result.rejected == [], result.rejected
         store.append(db, name, result.accepted, wal_seq=seq)
+
+
+def typed_rows() -> pa.Table:
+    """Two stored rows with every column type, nulls, and text that needs escaping."""
+    return pa.table(
+        {
+            "region": pa.array(["eu", None]).cast(TAG),
+            "i": pa.array([-3, None], pa.int64()),
+            "u": pa.array([2**64 - 1, 7], pa.uint64()),
+            "f": pa.array([1.5, 2.0], pa.float64()),
+            "b": pa.array([True, None], pa.bool_()),
+            "s": pa.array(['quote " and \\', "é"], pa.string()),
+            "time": pa.array([1_700_000_000_000_000_001, 5], TIME),
+        }
+    )

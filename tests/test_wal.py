@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from store_support import TIME, typed_rows
 
 from engine.wal import (
     FILE_MAGIC,
@@ -22,9 +23,6 @@ from engine.wal import (
     encode_op,
 )
 
-TAG = pa.dictionary(pa.int32(), pa.string())
-TIME = pa.timestamp("ns")
-
 
 def cpu_rows(hosts: list[str], values: list[float | None], start: int = 1) -> pa.Table:
     return pa.table(
@@ -32,20 +30,6 @@ def cpu_rows(hosts: list[str], values: list[float | None], start: int = 1) -> pa
             "host": pa.array(hosts).dictionary_encode(),
             "usage": pa.array(values, pa.float64()),
             "time": pa.array(range(start, start + len(hosts)), TIME),
-        }
-    )
-
-
-def typed_rows() -> pa.Table:
-    return pa.table(
-        {
-            "region": pa.array(["eu", None]).cast(TAG),
-            "i": pa.array([-3, None], pa.int64()),
-            "u": pa.array([2**64 - 1, 7], pa.uint64()),
-            "f": pa.array([1.5, 2.0], pa.float64()),
-            "b": pa.array([True, None], pa.bool_()),
-            "s": pa.array(['quote " and \\', "é"], pa.string()),
-            "time": pa.array([1_700_000_000_000_000_001, 5], TIME),
         }
     )
 

@@ -3,25 +3,9 @@
 from __future__ import annotations
 
 import pyarrow as pa
+from store_support import TIME, typed_rows
 
 from engine.wal_rows import plain_table, sparse_rows
-
-TAG = pa.dictionary(pa.int32(), pa.string())
-TIME = pa.timestamp("ns")
-
-
-def typed_rows() -> pa.Table:
-    return pa.table(
-        {
-            "region": pa.array(["eu", None]).cast(TAG),
-            "i": pa.array([-3, None], pa.int64()),
-            "u": pa.array([2**64 - 1, 7], pa.uint64()),
-            "f": pa.array([1.5, 2.0], pa.float64()),
-            "b": pa.array([True, None], pa.bool_()),
-            "s": pa.array(['quote " and \\', "é"], pa.string()),
-            "time": pa.array([1_700_000_000_000_000_001, 5], TIME),
-        }
-    )
 
 
 def test_sparse_rows_hold_only_present_columns_with_python_types() -> None:
