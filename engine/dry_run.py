@@ -32,7 +32,7 @@ from .errors import (
 )
 from .loader import PluginLoader
 from .names import validate_database_name
-from .observability import LogEntry, Observability
+from .observability import Observability
 from .plugin_api import PluginAPI, PluginHost, format_log_line
 from .plugin_files import resolve_plugin
 from .responses import Response, error_response, to_response
@@ -269,7 +269,7 @@ class DryRunner:
         loader = services.loader
         assert loader is not None  # _check refused a runner without one
         key = f"dry-run/{next(_run_numbers)}"
-        observability = _CapturedLogs()
+        observability = Observability(forward=False)  # a dry run's log stays in its result
         apis: list[PluginAPI] = []
         cache = services.caches.namespace(run.cache_name)
         runtime = self._runtime(run, key, observability, apis, cache)
@@ -347,15 +347,6 @@ def _fill(
     result.traceback = plugin_traceback(outcome.traceback) if outcome.traceback else None
     message = f"error executing plugin: {result.error}"
     result.errors.append(f"{message}\n{result.traceback}" if result.traceback else message)
-
-
-class _CapturedLogs(Observability):
-    """A dry run's log: kept for the result only, not forwarded to Python's logging."""
-
-    def log(self, entry: LogEntry) -> None:
-        """Keep the line."""
-        with self._lock:
-            self._logs.append(entry)
 
 
 def _response(outcome: CallOutcome, result: PluginTestResult) -> Response:

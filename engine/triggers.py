@@ -78,6 +78,14 @@ class TriggerManager:
         self._hooks = hooks
         self._pool = pool
         self._delivery = WalDelivery(delivery_timeout)
+        # One host for every plugin call: its callbacks never change.
+        self._host = PluginHost(
+            query=hooks.query,
+            write=self._write_now,
+            clock=clock,
+            log=observability.log,
+            sweep_cache=caches.maybe_sweep,
+        )
         self._running: dict[tuple[str, str], _Running] = {}
         self._routes: dict[str, tuple[str, str]] = {}
         self._reload_errors: dict[str, str] = {}
@@ -324,15 +332,8 @@ class TriggerManager:
         )
 
     def _make_api(self, definition: TriggerDefinition, runtime: TriggerRuntime) -> PluginAPI:
-        host = PluginHost(
-            query=self._hooks.query,
-            write=self._write_now,
-            clock=self._clock,
-            log=self._obs.log,
-            sweep_cache=self._caches.maybe_sweep,
-        )
         return PluginAPI(
-            host,
+            self._host,
             database=definition.db,
             trigger_name=definition.trigger_name,
             cache=self._caches.for_trigger(definition.db, definition.trigger_name),
