@@ -6,7 +6,7 @@ import enum
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -416,6 +416,23 @@ class Engine:
         return self._plugins.triggers.submit_request(
             path, method=method, query_params=query_params or {}, headers=headers or {},
             body=body)
+
+    def start_request(self, path: str, *, then: Callable[[Response], object],
+                      method: str = "GET", query_params: Mapping[str, str] | None = None,
+                      headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:
+        """`submit_request` with a callback instead of a future: `then(response)`, once.
+
+        `then` runs on the plugin's thread (at once in this thread for a 404 or 405, and before
+        this returns with `background=False`), so it must be quick and thread-safe; servers use
+        it to hand the response to their event loop.
+
+        Raises:
+            EngineNotStarted, EngineStopped: The engine is not running (`then` is not called).
+        """
+        self._check_running("handle a request")
+        self._plugins.triggers.start_request(
+            path, method=method, query_params=query_params or {}, headers=headers or {},
+            body=body, then=then)
 
     def run_trigger(self, db: str, trigger_name: str, *,
                     call_time: datetime | None = None) -> CallOutcome:

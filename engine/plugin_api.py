@@ -196,6 +196,8 @@ class PluginAPI:
 
     def pending_writes(self) -> dict[str, list[str]]:
         """Queued `write`/`write_to_db` texts by database, in call order (a copy)."""
+        if not self._pending:  # most calls write nothing; spare them the lock
+            return {}
         with self._lock:
             return {db: list(lines) for db, lines in self._pending.items()}
 

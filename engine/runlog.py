@@ -52,6 +52,11 @@ def format_duration_ns(ns: int) -> str:
     """Render a duration the way InfluxDB 3's log lines do (`1ms 234us 567ns`)."""
     if ns <= 0:
         return "0s"
+    if ns < 1_000_000:  # most plugin calls: spare them the loop below
+        micros, nanos = divmod(ns, 1_000)
+        if not micros:
+            return f"{nanos}ns"
+        return f"{micros}us {nanos}ns" if nanos else f"{micros}us"
     parts = []
     for unit, size in _UNITS:
         if ns >= size:

@@ -18,6 +18,7 @@ from .calls import (
     CallOutcome,
     Claim,
     MissingEntryPoint,
+    OutcomeSink,
     PluginAPILike,
     Prepared,
     Run,
@@ -65,11 +66,13 @@ class TriggerRuntime:
         self._obs = services.observability
         self._clock = services.clock
         self._entry_name, self._signature = ENTRY_POINTS[config.kind]
+        # Only schedule calls name their tick in the start line; the others can share theirs.
+        self._start_message = "" if config.kind == SCHEDULE else start_line(config.kind, None)
         self._lock = threading.Lock()
-        self._queue: deque[tuple[CallInput, Future[CallOutcome]]] = deque()
+        self._queue: deque[tuple[CallInput, OutcomeSink]] = deque()
         self._draining = False
         self._in_flight = 0
-        self._running: set[Future[CallOutcome]] = set()
+        self._running: set[OutcomeSink] = set()
         self._stopped = threading.Event()
 
     @property
@@ -103,16 +106,20 @@ class TriggerRuntime:
         trigger is stopped first, so nobody waits on a plugin that was disabled mid-call.
         """
         future: Future[CallOutcome] = Future()
-        pool = self._services.pool
-        if self.stopped:
-            resolve(future, cancelled())
-        elif pool is None:
-            resolve(future, self.execute(call))
-        elif self._enqueue(call, future):
-            pool.submit(self._run_one if self.config.run_async else self._drain)
+        self.submit_to(call, future)
         return future
 
-    def _enqueue(self, call: CallInput, future: Future[CallOutcome]) -> bool:
+    def submit_to(self, call: CallInput, sink: OutcomeSink) -> None:
+        """`submit`, settling `sink` (which need not be a `Future`) with the outcome."""
+        pool = self._services.pool
+        if self.stopped:
+            resolve(sink, cancelled())
+        elif pool is None:
+            resolve(sink, self.execute(call))
+        elif self._enqueue(call, sink):
+            pool.submit(self._run_one if self.config.run_async else self._drain)
+
+    def _enqueue(self, call: CallInput, future: OutcomeSink) -> bool:
         """Queue or claim the call; True when a pool task must be started for it."""
         claims = claims_in_progress()
         run_async = self.config.run_async
@@ -145,16 +152,16 @@ class TriggerRuntime:
                 self._running.add(future)
             self._finish(call, future)
 
-    def _finish(self, call: CallInput, future: Future[CallOutcome]) -> None:
+    def _finish(self, call: CallInput, future: OutcomeSink) -> None:
         run: Run | None = None
         try:
             run = self._begin(call)
-            outcome = self._complete(run, self._attempt(run))
+            outcome = self._complete(run, self._attempt(run, run.started))
         except BaseException as exc:  # keep draining: one broken call must not strand the rest
             outcome = self._internal_error(exc)
         self._settled(future, outcome, run)
 
-    def _settled(self, future: Future[CallOutcome], outcome: CallOutcome,
+    def _settled(self, future: OutcomeSink, outcome: CallOutcome,
                  run: Run | None) -> None:
         with self._lock:
             self._running.discard(future)
@@ -178,7 +185,7 @@ class TriggerRuntime:
     def execute(self, call: CallInput) -> CallOutcome:
         """Run the plugin for one input in this thread, with retries as the settings say."""
         run = self._begin(call)
-        outcome = self._complete(run, self._attempt(run))
+        outcome = self._complete(run, self._attempt(run, run.started))
         if run.disable_reason is not None:
             self._disable(run.disable_reason)
         return outcome
@@ -254,7 +261,8 @@ class TriggerRuntime:
         return self.config.error_behavior == "retry" and self.config.kind != REQUEST
 
     def _begin(self, call: CallInput) -> Run:
-        return self._start(Run(call=call, started=_NOT_STARTED, t0=0))
+        return self._start(Run(call=call, started=_NOT_STARTED, t0=0,
+                               entries=[] if call.keep_log else None))
 
     def _start(self, run: Run) -> Run:
         with self._lock:
@@ -269,11 +277,11 @@ class TriggerRuntime:
     def _still_running(self, limit: float) -> None:
         self.log("WARN", f"execution still running after its {limit:g}s timeout")
 
-    def _attempt(self, run: Run) -> Attempt:
-        return self._invoke(run, self._prepare(run.call))
+    def _attempt(self, run: Run, now: datetime) -> Attempt:
+        return self._invoke(run, self._prepare(run.call), now)
 
     def _prepare(self, call: CallInput) -> Prepared:
-        message = start_line(call.kind, call.scheduled_time)
+        message = self._start_message or start_line(call.kind, call.scheduled_time)
         args = (*positional(call), plugin_args(self.config.arguments))
         try:
             function = self._services.load_function(self._entry_name)
@@ -282,7 +290,8 @@ class TriggerRuntime:
             return Prepared(None, None, exc, message, args)
         return Prepared(function, api, None, message, args)
 
-    def _invoke(self, run: Run, prepared: Prepared, now: datetime | None = None) -> Attempt:
+    def _invoke(self, run: Run, prepared: Prepared, now: datetime) -> Attempt:
+        """Call the plugin once; `now` is when the attempt starts (its start line's time)."""
         self._line(run, "INFO", prepared.start_message, None, now)
         api = prepared.api
         t0 = time.perf_counter_ns()
@@ -337,7 +346,7 @@ class TriggerRuntime:
                 outcome = cancelled(f"trigger stopped while retrying after: {outcome.error}")
                 break
             attempts += 1
-            outcome = self._settle(run, self._attempt(run))
+            outcome = self._settle(run, self._attempt(run, self._clock.now()))
         outcome.attempts = attempts
         if outcome.status == "error" and cfg.kind != REQUEST:
             self._after_failure(run, outcome)
