@@ -16,12 +16,13 @@ from starlette.routing import BaseRoute
 from ..engine import Engine
 from ..errors import EngineError, InvalidServerOption
 from ..tokens import TokenStore
-from .auth import AuthMiddleware
+from .app import EngineApp
+from .auth import Authenticator, AuthMiddleware
 from .context import DEFAULT_MAX_REQUEST_SIZE, EdgeContext
 from .cors import CorsMiddleware
 from .errors import handle_engine_error, handle_http_exception, handle_unexpected
 from .routes_data import DataRoutes
-from .routes_engine import EngineRoutes, is_public_request_path
+from .routes_engine import TriggerEndpoint, is_public_request_path
 from .routes_plugins import PluginRoutes
 from .routes_query import QueryRoutes
 from .routes_system import SystemRoutes
@@ -41,8 +42,9 @@ def create_app(
     """Build the ASGI app serving `engine` over the InfluxDB 3 REST API.
 
     The app holds no engine logic: each route parses its input, calls one public `Engine` method
-    on a worker thread, and turns the result (or the `EngineError`) into a response. It can be
-    mounted inside a host's Starlette or FastAPI app.
+    on a worker thread, and turns the result (or the `EngineError`) into a response; request
+    triggers are started from the event loop (`Engine.submit_request` never blocks) and run on
+    the engine's plugin threads. It can be mounted inside a host's Starlette or FastAPI app.
 
     Args:
         engine: The `Engine` to serve (started and stopped by its owner, not by the app).
@@ -66,20 +68,24 @@ def create_app(
     async def public_request_path(path: str) -> bool:
         return await is_public_request_path(ctx, path)
 
-    return Starlette(
-        routes=all_routes(ctx),
+    authenticator = Authenticator(store, public_request_path)
+    endpoint = TriggerEndpoint(ctx)
+    return EngineApp(
+        endpoint=endpoint,
+        authenticator=authenticator,
+        routes=all_routes(ctx, endpoint),
         middleware=[
             Middleware(CorsMiddleware),
-            Middleware(AuthMiddleware, tokens=store, public_request_path=public_request_path),
+            Middleware(AuthMiddleware, authenticator=authenticator),
         ],
         exception_handlers={EngineError: handle_engine_error, HTTPException: handle_http_exception,
                             Exception: handle_unexpected},
     )
 
 
-def all_routes(ctx: EdgeContext) -> list[BaseRoute]:
-    """Every route of the API, group by group."""
+def all_routes(ctx: EdgeContext, endpoint: TriggerEndpoint | None = None) -> list[BaseRoute]:
+    """Every route of the API, group by group (`endpoint` serves the request triggers)."""
     # Request-trigger calls are the hot path: their route is matched first.
-    groups = (EngineRoutes, SystemRoutes, TriggerRoutes, PluginRoutes, DataRoutes, QueryRoutes,
-              TokenRoutes)
-    return [route for group in groups for route in group(ctx).routes()]
+    endpoint = endpoint or TriggerEndpoint(ctx)
+    groups = (SystemRoutes, TriggerRoutes, PluginRoutes, DataRoutes, QueryRoutes, TokenRoutes)
+    return endpoint.routes() + [route for group in groups for route in group(ctx).routes()]

@@ -76,7 +76,12 @@ def route_path(scope: Scope) -> str:
 
 def principal_of(request: Request) -> Principal:
     """The caller of a request, as the middleware found it (nobody when it did not run)."""
-    found = request.scope.get("state", {}).get(_STATE_KEY)
+    return scope_principal(request.scope)
+
+
+def scope_principal(scope: Scope) -> Principal:
+    """The caller kept in a request scope by `remember_principal` (nobody when none was)."""
+    found = scope.get("state", {}).get(_STATE_KEY)
     return found if isinstance(found, Principal) else ANONYMOUS
 
 
@@ -98,33 +103,19 @@ def require_admin(request: Request) -> None:
     require(request, Permission.ADMIN)
 
 
-class AuthMiddleware:
-    """ASGI middleware: every request needs a known token, except public paths.
+class Authenticator:
+    """Finds the caller of a request: every request needs a known token, except public paths.
 
-    Success stores the caller's `Principal` in the request scope for `require`; failure answers
-    401 (no or unknown token) or 400 (malformed header) with a JSON error before routing.
+    Raises from `authenticate`: NotAuthenticated (no or unknown token, answered 401) and
+    MalformedAuthorization (answered 400).
     """
 
-    def __init__(
-        self, app: ASGIApp, *, tokens: TokenStore | None, public_request_path: PublicPathCheck
-    ) -> None:
-        self.app = app
+    def __init__(self, tokens: TokenStore | None, public_request_path: PublicPathCheck) -> None:
         self.tokens = tokens
         self.public_request_path = public_request_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            principal = await self._authenticate(scope)
-        except EngineError as exc:
-            await engine_error_response(exc)(scope, receive, send)
-            return
-        scope.setdefault("state", {})[_STATE_KEY] = principal
-        await self.app(scope, receive, send)
-
-    async def _authenticate(self, scope: Scope) -> Principal:
+    async def authenticate(self, scope: Scope) -> Principal:
+        """The caller of the request in `scope`."""
         if self.tokens is None:
             return UNRESTRICTED
         path = route_path(scope)
@@ -147,6 +138,35 @@ class AuthMiddleware:
         if record is None:
             raise NotAuthenticated()
         return Principal(record=record)
+
+
+def remember_principal(scope: Scope, principal: Principal) -> None:
+    """Keep the caller in the request scope, where `principal_of` and `require` find it."""
+    scope.setdefault("state", {})[_STATE_KEY] = principal
+
+
+class AuthMiddleware:
+    """ASGI middleware running the `Authenticator` before routing.
+
+    Success stores the caller's `Principal` in the request scope for `require`; failure answers
+    401 (no or unknown token) or 400 (malformed header) with a JSON error.
+    """
+
+    def __init__(self, app: ASGIApp, *, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self.authenticator.authenticate(scope)
+        except EngineError as exc:
+            await engine_error_response(exc)(scope, receive, send)
+            return
+        remember_principal(scope, principal)
+        await self.app(scope, receive, send)
 
 
 def _token_of(scope: Scope) -> str | None:

@@ -7,7 +7,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from ..errors import InvalidRequest, RequestTooLarge, UnsupportedContentType
 
@@ -24,17 +25,54 @@ async def read_body(request: Request, limit: int) -> bytes:
         UnsupportedContentType: The content encoding is neither gzip nor identity.
         InvalidRequest: The body claims gzip but is not valid gzip data.
     """
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("gzip", "identity", ""):
-        raise UnsupportedContentType(f"Content-Encoding: {encoding}", "gzip or identity")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(limit)
+    headers = request.headers
+    encoding = body_encoding(headers.get("content-encoding"), headers.get("content-length"), limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
             raise RequestTooLarge(limit)
+    return decoded_body(raw, encoding, limit)
+
+
+async def read_asgi_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    """`read_body` straight from ASGI messages; `headers` has lowercase names.
+
+    Raises:
+        ClientDisconnect: The client went away before sending the whole body.
+        RequestTooLarge, UnsupportedContentType, InvalidRequest: As `read_body`.
+    """
+    encoding = body_encoding(headers.get("content-encoding"), headers.get("content-length"), limit)
+    raw = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        raw += message.get("body", b"")
+        if len(raw) > limit:
+            raise RequestTooLarge(limit)
+        if not message.get("more_body", False):
+            return decoded_body(raw, encoding, limit)
+
+
+def body_encoding(content_encoding: str | None, content_length: str | None, limit: int) -> str:
+    """The body's content coding (`gzip` or `identity`), after checking what the headers say.
+
+    Raises:
+        UnsupportedContentType: The coding is neither gzip nor identity.
+        RequestTooLarge: The declared length is over `limit`.
+    """
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("gzip", "identity", ""):
+        raise UnsupportedContentType(f"Content-Encoding: {encoding}", "gzip or identity")
+    declared = content_length or ""
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(limit)
+    return encoding
+
+
+def decoded_body(raw: bytearray, encoding: str, limit: int) -> bytes:
+    """The body as the route wants it: gunzipped if it came gzip-encoded."""
     if encoding == "gzip":
         return gunzip(bytes(raw), limit)
     return bytes(raw)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
+ALLOW_ORIGIN = (b"access-control-allow-origin", b"*")
 _PREFLIGHT_HEADERS = [
-    _ALLOW_ORIGIN,
+    ALLOW_ORIGIN,
     (b"access-control-allow-methods", b"*"),
     (b"access-control-allow-headers", b"*"),
     (b"access-control-max-age", b"86400"),
@@ -34,7 +34,7 @@ class CorsMiddleware:
 
         async def send_with_origin(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), _ALLOW_ORIGIN]
+                message["headers"] = [*message.get("headers", []), ALLOW_ORIGIN]
             await send(message)
 
         await self.app(scope, receive, send_with_origin)
