@@ -9,6 +9,11 @@ keeps 32 connections busy against one app at a time; the apps alternate for seve
 
 The figure is the median over rounds of engine req/s over bare req/s (bar >= 0.6), and the
 engine's p99 latency over the bare endpoint's p99, both pooled over rounds (bar <= 2.0).
+
+As in the HTTP measurements this project started from (server under `taskset -c 0`, load
+generator under `taskset -c 1`), the servers' threads are pinned to one CPU and the load
+generator to another, when the machine has two: on a two-core machine the load generator would
+otherwise steal the core the server's threads move to. `--no-pin` measures without pinning.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -104,7 +110,31 @@ def client_main(port: int, path: str, connections: int, seconds: float, warmup: 
     target.write_text(json.dumps(asyncio.run(_load(port, path, connections, seconds, warmup))))
 
 
-def load(port: int, path: str, connections: int, seconds: float, warmup: float) -> dict[str, Any]:
+def pinning_plan(pin: bool) -> tuple[int, int] | None:
+    """(server CPU, load-generator CPU), or None when not pinning (asked, or fewer than two
+    CPUs this process may use, or no CPU affinity on this platform)."""
+    if not pin or not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
+@contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Run the block, and every thread it starts, on `cpu` (None: no change)."""
+    if cpu is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})  # this thread; threads started from now on inherit it
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def load(port: int, path: str, connections: int, seconds: float, warmup: float,
+         cpu: int | None = None) -> dict[str, Any]:
     """Run the load generator in a child process against one endpoint and return its outcome."""
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "outcome.json"
@@ -113,13 +143,21 @@ def load(port: int, path: str, connections: int, seconds: float, warmup: float) 
                    "--warmup", str(warmup)]
         done = subprocess.run(command, capture_output=True, text=True, check=False,
                               cwd=Path(__file__).resolve().parents[1],
-                              timeout=seconds + warmup + 60)
+                              timeout=seconds + warmup + 60,
+                              preexec_fn=None if cpu is None else _pin_child(cpu))
         if done.returncode != 0 or not target.exists():
             raise RuntimeError(f"load generator failed: {done.stderr.strip()[-2000:]}")
         outcome: dict[str, Any] = json.loads(target.read_text())
     if outcome["failed"]:
         raise RuntimeError(f"{outcome['failed']} requests to {path} failed: {outcome['failures']}")
     return outcome
+
+
+def _pin_child(cpu: int) -> Any:
+    def pin() -> None:
+        os.sched_setaffinity(0, {cpu})
+
+    return pin
 
 
 # The servers (in this process).
@@ -178,25 +216,32 @@ def summarize(outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def measure(rounds: int, connections: int, seconds: float, warmup: float) -> dict[str, Any]:
+def measure(rounds: int, connections: int, seconds: float, warmup: float,
+            pin: bool = True) -> dict[str, Any]:
     """Alternate load on the bare endpoint and the request trigger; summarize both."""
     from engine.engine import Engine
     from engine.http import create_app
 
+    plan = pinning_plan(pin)
+    server_cpu, client_cpu = plan if plan else (None, None)
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "engine": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, pinned(server_cpu):
         (Path(tmp) / "small.py").write_text(PLUGIN)
-        with Engine(tmp, watch_plugins=False) as engine:
+        # As `serve` runs it: background threads and the plugin watcher on.
+        with Engine(tmp) as engine:
             engine.create_database("bench")
             engine.create_trigger("bench", "small", plugin_filename="small.py",
                                   trigger_specification="request:bench")
             with serving(bare_app()) as bare_port, \
                     serving(create_app(engine, auth=False)) as engine_port:
                 for _ in range(rounds):
-                    runs["bare"].append(load(bare_port, BARE_PATH, connections, seconds, warmup))
-                    runs["engine"].append(
-                        load(engine_port, ENGINE_PATH, connections, seconds, warmup))
-    return {name: summarize(outcomes) for name, outcomes in runs.items()}
+                    runs["bare"].append(load(bare_port, BARE_PATH, connections, seconds, warmup,
+                                             client_cpu))
+                    runs["engine"].append(load(engine_port, ENGINE_PATH, connections, seconds,
+                                               warmup, client_cpu))
+    figures: dict[str, Any] = {name: summarize(outcomes) for name, outcomes in runs.items()}
+    figures["pinned"] = {"server_cpu": server_cpu, "load_generator_cpu": client_cpu}
+    return figures
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -208,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load phase")
     parser.add_argument("--warmup", type=float, default=None, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the servers and the load generator to separate CPUs")
     parser.add_argument("--client", nargs=3, metavar=("PORT", "PATH", "RESULT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -218,13 +265,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     Path(args.client[2]))
         return {}
     rounds = args.rounds or (1 if args.quick else 3)
-    figures = measure(rounds, args.connections, seconds, warmup)
+    figures = measure(rounds, args.connections, seconds, warmup, pin=not args.no_pin)
     bare, served = figures["bare"], figures["engine"]
     rate = statistics.median(e / b for e, b in zip(served["req_per_s"], bare["req_per_s"],
                                                     strict=True))
     p99 = served["p99_ms"] / bare["p99_ms"]
     result: dict[str, Any] = {
         "connections": args.connections, "rounds": rounds, "seconds": seconds,
+        "pinned": figures["pinned"],
         "bare_starlette": bare, "request_trigger": served,
         "P4": {"ratio": round(rate, 3), "bar": f">= {BAR_RATE}", "meets": rate >= BAR_RATE},
         "P4_p99": {"ratio": round(p99, 3), "bar": f"<= {BAR_P99}", "meets": p99 <= BAR_P99},
