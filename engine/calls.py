@@ -239,7 +239,13 @@ class Claim:
     attempt: Attempt | None = None
 
 
-_claims = threading.local()
+class _ClaimsLocal(threading.local):
+    # A class default, so threads that never claimed read None without a failed lookup: every
+    # queued call asks.
+    items: list[Claim] | None = None
+
+
+_claims = _ClaimsLocal()
 
 
 @contextlib.contextmanager
@@ -250,7 +256,7 @@ def claiming() -> Iterator[list[Claim]]:
     a `TickBatch`, which runs them back to back (no thread hand-off per call).
     """
     claims: list[Claim] = []
-    previous = getattr(_claims, "items", None)
+    previous = _claims.items
     _claims.items = claims
     try:
         yield claims
@@ -260,5 +266,4 @@ def claiming() -> Iterator[list[Claim]]:
 
 def claims_in_progress() -> list[Claim] | None:
     """The list `claiming()` collects into in this thread, or None outside the block."""
-    items: list[Claim] | None = getattr(_claims, "items", None)
-    return items
+    return _claims.items
