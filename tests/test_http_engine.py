@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from http_support import ApiClient, Tokens, live_server, make_tokens, served_engine, write_plugins
+from starlette.types import Message, Scope
 
 from engine.engine import Engine
 from engine.http import create_app
@@ -27,6 +30,10 @@ SLOW = ("import time\n"
 SHAPED = ("def process_request(influxdb3_local, query_parameters, request_headers, request_body,\n"
           "                    args=None):\n"
           "    return 'made', 201, {'X-Custom': 'yes', 'Content-Type': 'text/plain'}\n")
+
+
+def _split(data: bytes, size: int) -> Iterator[bytes]:
+    return (data[i:i + size] for i in range(0, len(data), size))
 
 
 @pytest.fixture
@@ -176,3 +183,55 @@ def test_malformed_body_is_refused_before_the_plugin(
     assert response.status_code == status
     assert "error" in response.json()
     assert engine.observability.runs_for("mydb", "hello") == []
+
+
+@pytest.mark.parametrize(("parts", "headers", "expected"), [
+    ([b"chunk-1,", b"chunk-2,", b"", b"chunk-3"], {}, "chunk-1,chunk-2,chunk-3"),
+    ([b"x" * 70_000, b"y" * 70_000], {}, "x" * 70_000 + "y" * 70_000),
+    (list(_split(gzip.compress(b"zipped and chunked"), 4)), {"Content-Encoding": "gzip"},
+     "zipped and chunked"),
+], ids=["three-chunks", "large-chunks", "gzip-chunks"])
+def test_a_chunked_post_reaches_the_plugin_intact(
+        plugin_dir: Path, parts: list[bytes], headers: dict[str, str], expected: str) -> None:
+    write_plugins(plugin_dir)
+    with Engine(plugin_dir) as engine:
+        engine.create_database("mydb")
+        engine.create_trigger("mydb", "hello", plugin_filename="hello.py",
+                              trigger_specification="request:hello")
+        tokens = make_tokens(engine)
+        with live_server(create_app(engine)) as url:
+            request = httpx.Request("POST", f"{url}{ENGINE}/hello", content=iter(parts),
+                                    headers={**headers, **tokens.header("write")})
+            assert request.headers["transfer-encoding"] == "chunked"
+            assert "content-length" not in request.headers
+            with httpx.Client(timeout=10) as client:
+                response = client.send(request)
+    assert response.status_code == 200, response.text
+    assert response.json()["body"] == expected
+
+
+def test_a_request_without_length_or_chunking_is_served_without_reading_a_body(
+        served: tuple[Engine, ApiClient, Tokens]) -> None:
+    engine, _, tokens = served
+    app = create_app(engine)
+    sent: list[Message] = []
+    reads: list[int] = []
+
+    async def receive() -> Message:
+        reads.append(1)
+        return {"type": "http.disconnect"}  # what reading would find: the request has no body
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": f"{ENGINE}/hello", "raw_path": b"",
+             "root_path": "", "query_string": b"name=no-body", "server": ("test", 80),
+             "client": ("127.0.0.1", 1234),
+             "headers": [(b"authorization", tokens.header("write")["Authorization"].encode())]}
+    asyncio.run(app(scope, receive, send))
+    assert reads == []
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"]) == {"hello": "no-body", "body": "", "args": {"a": "b"},
+                                           "auth": False}
