@@ -1,14 +1,20 @@
-"""Request triggers through `Engine.handle_request`: inputs, responses, errors and writes."""
+"""Request triggers through `Engine.handle_request`, `submit_request` and `start_request`:
+inputs, responses, errors, writes, and the callback a server is answered through."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine import Engine
+from engine.errors import EngineNotStarted, EngineStopped
+from engine.responses import Response
 
 ECHO = """
 def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
@@ -91,11 +97,31 @@ def process_request(influxdb3_local, query_parameters, request_headers, request_
 
 NO_ENTRY_POINT = "def something_else():\n    return 1\n"
 
+THREAD = """
+import threading
+
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    influxdb3_local.info("serving", request_body.decode())
+    return {"thread": threading.get_ident(), "body": request_body.decode()}
+"""
+
+# Holds its call until the file named by the `release` query parameter exists.
+HOLD = """
+import os
+import time
+
+def process_request(influxdb3_local, query_parameters, request_headers, request_body, args=None):
+    while not os.path.exists(query_parameters["release"]):
+        time.sleep(0.005)
+    return "released"
+"""
+
 
 @pytest.fixture
 def plugins(plugin_dir: Path) -> Path:
     for name, source in {"echo.py": ECHO, "returns.py": RETURNS, "failing.py": FAILING,
-                         "writer.py": WRITER, "no_entry.py": NO_ENTRY_POINT}.items():
+                         "writer.py": WRITER, "no_entry.py": NO_ENTRY_POINT,
+                         "thread.py": THREAD, "hold.py": HOLD}.items():
         (plugin_dir / name).write_text(source)
     return plugin_dir
 
@@ -315,3 +341,128 @@ def test_each_call_is_in_the_run_history(engine: Engine) -> None:
         {"trigger_name": "echo", "kind": "request", "status": "success"},
         {"trigger_name": "failing", "kind": "request", "status": "error"},
     ]
+
+
+class Answers:
+    """A `then` callback: keeps every response it is given and the thread that gave it."""
+
+    def __init__(self) -> None:
+        self.responses: list[Response] = []
+        self.threads: list[int] = []
+        self.arrived = threading.Event()
+
+    def __call__(self, response: Response) -> None:
+        self.responses.append(response)
+        self.threads.append(threading.get_ident())
+        self.arrived.set()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        threading.Event().wait(0.005)
+
+
+def test_start_request_calls_then_once_on_the_plugin_thread(engine: Engine) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "thread")
+    answers = Answers()
+    engine.start_request("thread", then=answers, method="POST", body=b"hi",
+                         query_params={"q": "1"}, headers={"X-A": "b"})
+    if not engine.options.background:
+        assert len(answers.responses) == 1  # the plugin ran before start_request returned
+    assert answers.arrived.wait(10)
+    [response] = answers.responses
+    assert response.status == 200
+    assert response.json()["body"] == "hi"
+    assert answers.threads == [response.json()["thread"]]
+    assert (answers.threads[0] == threading.get_ident()) is not engine.options.background
+    # Another whole call later, the first one's `then` was still called only once.
+    assert engine.handle_request("thread").status == 200
+    assert len(answers.responses) == 1
+
+
+@pytest.mark.parametrize(("path", "method", "status"), [
+    pytest.param("nobody", "GET", 404, id="unknown-path"),
+    pytest.param("thread", "PUT", 405, id="bad-method"),
+    pytest.param("nobody", "DELETE", 404, id="unknown-path-and-bad-method"),
+])
+def test_start_request_answers_404_and_405_at_once_in_the_calling_thread(
+    engine: Engine, path: str, method: str, status: int,
+) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "thread")
+    answers = Answers()
+    engine.start_request(path, then=answers, method=method)
+    assert [r.status for r in answers.responses] == [status]
+    assert answers.threads == [threading.get_ident()]
+    assert isinstance(answers.responses[0].json()["error"], str)
+    assert engine.observability.runs_for("db", "thread") == []
+
+
+@pytest.mark.parametrize(("stage", "error"), [
+    pytest.param("not-started", EngineNotStarted, id="not-started"),
+    pytest.param("stopped", EngineStopped, id="stopped"),
+])
+def test_start_request_raises_when_the_engine_is_not_running_and_never_calls_then(
+    plugins: Path, stage: str, error: type[Exception],
+) -> None:
+    engine = Engine(plugins, watch_plugins=False)
+    if stage == "stopped":
+        with engine:
+            engine.create_database("db")
+            add_request_trigger(engine, "thread", "thread.py", "thread")
+    answers = Answers()
+    with pytest.raises(error):
+        engine.start_request("thread", then=answers)
+    with pytest.raises(error):
+        engine.start_request("nobody", then=answers)  # not even the at-once 404
+    assert answers.responses == []
+
+
+def test_disabling_a_trigger_answers_its_queued_and_running_calls_503_once(
+    plugins: Path, tmp_path: Path,
+) -> None:
+    release = tmp_path / "release"
+    with Engine(plugins, watch_plugins=False) as engine:
+        engine.create_database("db")
+        add_request_trigger(engine, "hold", "hold.py", "hold")
+        running, queued = Answers(), Answers()
+        params = {"release": str(release)}
+        engine.start_request("hold", then=running, query_params=params)
+        wait_until(lambda: engine.in_flight("db", "hold") == 1)
+        engine.start_request("hold", then=queued, query_params=params)
+        assert running.responses == [] and queued.responses == []
+        engine.disable_trigger("db", "hold")
+        assert [r.status for r in queued.responses] == [503]
+        assert [r.status for r in running.responses] == [503]
+        assert "stopped" in queued.responses[0].json()["error"]
+        release.touch()
+        wait_until(lambda: len(engine.observability.runs_for("db", "hold")) == 1)
+        wait_until(lambda: engine.in_flight("db", "hold") == 0)
+        assert len(queued.responses) == 1 and len(running.responses) == 1
+        [run] = engine.observability.runs_for("db", "hold")
+        assert run.status == "cancelled"
+
+
+def test_submit_request_still_gives_a_concurrent_future_of_the_response(engine: Engine) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "thread")
+    future = engine.submit_request("thread", method="POST", body=b"via future")
+    assert isinstance(future, Future)
+    response = future.result(timeout=10)
+    assert isinstance(response, Response)
+    assert (response.status, response.json()["body"]) == (200, "via future")
+    missing = engine.submit_request("nobody")
+    assert missing.done() and missing.result().status == 404
+
+
+def test_a_request_calls_log_lines_reach_the_engine_log(engine: Engine) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "thread")
+    engine.handle_request("thread", method="POST", body=b"logged")
+    engine.start_request("thread", then=Answers(), method="POST", body=b"started")
+    wait_until(lambda: len(engine.observability.runs_for("db", "thread")) == 2)
+    messages = [e.message for e in engine.observability.logs_for("db", "thread")]
+    assert len(messages) == 6, messages
+    for first in (0, 3):
+        assert messages[first] == "starting execution of request plugin."
+        assert messages[first + 2].startswith("finished execution in ")
+    assert [messages[1], messages[4]] == ["serving logged", "serving started"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from engine.runtime import (
     SCHEDULE,
     WAL,
     CallInput,
+    CallOutcome,
     RuntimeServices,
     TriggerConfig,
     TriggerRuntime,
@@ -283,3 +285,141 @@ def test_no_timeout_warning_for_a_call_that_ends_in_time() -> None:
     threading.Event().wait(0.1)  # past the deadline the call no longer has
     assert outcome.ok and not outcome.timed_out
     assert not [m for m in host.messages() if "timeout" in m]
+
+
+class _Sink:
+    """A sink that is not a Future: records every outcome it is given, and the thread."""
+
+    def __init__(self) -> None:
+        self.outcomes: list[CallOutcome] = []
+        self.threads: list[int] = []
+        self.settled = threading.Event()
+
+    def set_result(self, result: CallOutcome, /) -> None:
+        self.outcomes.append(result)
+        self.threads.append(threading.get_ident())
+        self.settled.set()
+
+    def done(self) -> bool:
+        return bool(self.outcomes)
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["inline", "pool"])
+def test_submit_to_settles_any_sink_with_the_outcome(pooled: bool) -> None:
+    pool = WorkerPool(2) if pooled else None
+    ran_in: list[int] = []
+
+    def plugin(api: _Api, q: Any, h: Any, body: bytes, args: Any) -> str:
+        ran_in.append(threading.get_ident())
+        return body.decode()
+
+    runtime = _runtime(_Host(plugin, pool), REQUEST)
+    sink = _Sink()
+    runtime.submit_to(CallInput(kind=REQUEST, body=b"to the sink"), sink)
+    assert sink.settled.wait(5)
+    assert [o.status for o in sink.outcomes] == ["success"]
+    assert sink.outcomes[0].value == "to the sink"
+    assert sink.threads == ran_in
+    assert (ran_in[0] == threading.get_ident()) is not pooled
+    if pool is not None:
+        pool.shutdown()
+
+
+def test_submit_to_a_stopped_runtime_settles_the_sink_cancelled_at_once() -> None:
+    called: list[int] = []
+    runtime = _runtime(_Host(lambda *args: called.append(1), WorkerPool(1)), REQUEST)
+    runtime.stop()
+    sink = _Sink()
+    runtime.submit_to(CallInput(kind=REQUEST), sink)
+    assert [o.status for o in sink.outcomes] == ["cancelled"]
+    assert sink.done() and called == []
+
+
+def test_stop_settles_queued_and_running_sinks_as_cancelled() -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[bytes] = []
+
+    def blocking(api: _Api, q: Any, h: Any, body: bytes, args: Any) -> None:
+        calls.append(body)
+        started.set()
+        release.wait(10)
+
+    pool = WorkerPool(2)
+    runtime = _runtime(_Host(blocking, pool), REQUEST)
+    running, queued = _Sink(), _Sink()
+    runtime.submit_to(CallInput(kind=REQUEST, body=b"first"), running)
+    runtime.submit_to(CallInput(kind=REQUEST, body=b"second"), queued)
+    assert started.wait(5)
+    assert not queued.done() and not running.done()
+    runtime.stop()
+    assert [o.status for o in queued.outcomes] == ["cancelled"]
+    assert [o.status for o in running.outcomes] == ["cancelled"]
+    release.set()
+    for _ in range(1000):  # the running call ends, unheard: its outcome is cancelled too
+        if len(running.outcomes) > 1:
+            break
+        threading.Event().wait(0.005)
+    assert [o.status for o in running.outcomes] == ["cancelled", "cancelled"]
+    assert [o.status for o in queued.outcomes] == ["cancelled"]
+    assert calls == [b"first"]
+    pool.shutdown()
+
+
+class _LoggingApi(_Api):
+    """Logs like the real `influxdb3_local`: to the engine's log at once, and kept per call."""
+
+    def __init__(self, observability: Observability) -> None:
+        super().__init__()
+        self._observability = observability
+        self._entries: list[LogEntry] = []
+
+    def info(self, message: str) -> None:
+        entry = LogEntry(time=datetime(2025, 1, 1, tzinfo=UTC), database="db", trigger_name="t",
+                         level="INFO", message=message)
+        self._entries.append(entry)
+        self._observability.log(entry)
+
+    @property
+    def log_entries(self) -> list[LogEntry]:
+        return list(self._entries)
+
+
+def _logging_host(plugin: Callable[..., Any]) -> _Host:
+    host = _Host(plugin)
+    observability = host.observability
+    host.services = dataclasses.replace(host.services,
+                                        make_api=lambda: _LoggingApi(observability))
+    return host
+
+
+def _says_hello(api: _LoggingApi, q: Any, h: Any, body: bytes, args: Any) -> str:
+    api.info("hello from the plugin")
+    return "ok"
+
+
+def _says_hello_then_fails(api: _LoggingApi, q: Any, h: Any, body: bytes, args: Any) -> None:
+    api.info("hello from the plugin")
+    raise ValueError("boom")
+
+
+@pytest.mark.parametrize(("plugin", "lines"), [
+    (_says_hello, ["starting execution of request plugin.", "hello from the plugin",
+                   "finished execution in "]),
+    (_says_hello_then_fails, ["starting execution of request plugin.", "hello from the plugin",
+                              "error running request plugin: ValueError: boom"]),
+], ids=["success", "failure"])
+@pytest.mark.parametrize("keep_log", [True, False], ids=["keep-log", "no-log-kept"])
+def test_keep_log_decides_whether_the_outcome_carries_the_lines_the_log_gets_them_anyway(
+        plugin: Callable[..., Any], lines: list[str], keep_log: bool) -> None:
+    host = _logging_host(plugin)
+    outcome = _runtime(host, REQUEST).submit(CallInput(kind=REQUEST, keep_log=keep_log)).result()
+    logged = host.messages()
+    assert len(logged) == len(lines)
+    assert all(message.startswith(line) for message, line in zip(logged, lines, strict=True))
+    if keep_log:
+        assert [e.message for e in outcome.log_entries] == logged
+    else:
+        assert outcome.log_entries == [] and outcome.log_lines == []
+    if outcome.status == "error":
+        [error] = [e for e in host.observability.logs() if e.level == "ERROR"]
+        assert error.traceback and "ValueError: boom" in error.traceback
