@@ -56,8 +56,11 @@ def test_write_back_errors_name_the_kind() -> None:
 @pytest.mark.parametrize("ns, text", [
     (1_234_567, "1ms 234us 567ns"), (2_000_000_000, "2s"), (61_000_000_000, "1m 1s"),
     (3_600_000_000_001, "1h 1ns"), (999, "999ns"), (0, "0s"), (-5, "0s"),
+    (12_345, "12us 345ns"), (12_000, "12us"), (999_999, "999us 999ns"), (1_000_000, "1ms"),
+    (1, "1ns"), (1_000, "1us"), (1_000_001, "1ms 1ns"),
 ], ids=["mixed", "seconds", "minutes", "hour-and-a-nanosecond", "nanoseconds", "zero",
-        "negative"])
+        "negative", "micro-and-nanoseconds", "whole-microseconds", "just-under-a-millisecond",
+        "one-millisecond", "one-nanosecond", "one-microsecond", "millisecond-and-a-nanosecond"])
 def test_durations_render_like_influxdb(ns: int, text: str) -> None:
     assert format_duration_ns(ns) == text
     if ns > 0:
