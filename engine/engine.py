@@ -422,9 +422,10 @@ class Engine:
                       headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:
         """`submit_request` with a callback instead of a future: `then(response)`, once.
 
-        `then` runs on the plugin's thread (at once in this thread for a 404 or 405, and before
-        this returns with `background=False`), so it must be quick and thread-safe; servers use
-        it to hand the response to their event loop.
+        `then` runs on the plugin's thread (at once in this thread for a 404 or 405, before this
+        returns with `background=False`, and in the disabling thread for the 503 of a call the
+        trigger was disabled under), so it must be quick and thread-safe; servers use it to hand
+        the response to their event loop. An exception it raises is logged and ignored.
 
         Raises:
             EngineNotStarted, EngineStopped: The engine is not running (`then` is not called).

@@ -421,7 +421,11 @@ class _RequestCall:
             response = _to_http(outcome, self._runtime)
         except Exception as exc:  # the caller must always get an answer
             response = error_response(500, f"internal error: {exc}")
-        self._then(response)
+        try:
+            self._then(response)
+        except Exception:  # the host's callback failing must not stop the trigger's queue
+            logger.exception("trigger %s: the callback given the response of a request raised",
+                             self._runtime.config.name)
 
     def done(self) -> bool:
         """Whether the request was answered."""

@@ -444,6 +444,41 @@ def test_disabling_a_trigger_answers_its_queued_and_running_calls_503_once(
         assert run.status == "cancelled"
 
 
+def _raising_then(response: Response) -> None:
+    raise RuntimeError("the host's callback failed")
+
+
+def test_a_raising_then_is_logged_and_the_trigger_keeps_serving(
+    engine: Engine, caplog: pytest.LogCaptureFixture,
+) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "thread")
+    engine.start_request("thread", then=_raising_then)
+    wait_until(lambda: len(engine.observability.runs_for("db", "thread")) == 1)
+    assert engine.submit_request("thread").result(timeout=10).status == 200
+    wait_until(lambda: engine.in_flight("db", "thread") == 0)
+    assert "the callback given the response of a request raised" in caplog.text
+
+
+def test_a_raising_then_does_not_stop_disabling_from_answering_the_others(
+    plugins: Path, tmp_path: Path,
+) -> None:
+    release = tmp_path / "release"
+    with Engine(plugins, watch_plugins=False) as engine:
+        engine.create_database("db")
+        add_request_trigger(engine, "hold", "hold.py", "hold")
+        running, after = Answers(), Answers()
+        params = {"release": str(release)}
+        engine.start_request("hold", then=running, query_params=params)
+        wait_until(lambda: engine.in_flight("db", "hold") == 1)
+        engine.start_request("hold", then=_raising_then, query_params=params)
+        engine.start_request("hold", then=after, query_params=params)
+        engine.disable_trigger("db", "hold")
+        assert [r.status for r in running.responses + after.responses] == [503, 503]
+        assert engine.get_trigger("db", "hold").disabled
+        release.touch()
+        wait_until(lambda: engine.in_flight("db", "hold") == 0)
+
+
 def test_submit_request_still_gives_a_concurrent_future_of_the_response(engine: Engine) -> None:
     add_request_trigger(engine, "thread", "thread.py", "thread")
     future = engine.submit_request("thread", method="POST", body=b"via future")

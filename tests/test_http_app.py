@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.engine import Engine
 from engine.http import create_app
+from engine.tokens import TokenRecord, TokenStore
 
 ENGINE = "/api/v3/engine"
 MAX_REQUEST_SIZE = 1024
@@ -288,3 +289,20 @@ def test_a_real_uvicorn_gives_the_same_answers(engine: Engine, tokens: Tokens,
             response = case.send(client, tokens)
     assert response.status_code == case.status
     assert answer(response) == expected
+
+
+class _UnreadableTokens(TokenStore):
+    """A token store whose catalog cannot be read (a failure that is not an EngineError)."""
+
+    def authenticate(self, token: str) -> TokenRecord | None:
+        raise OSError("the catalog could not be read")
+
+
+def test_a_failure_while_authenticating_is_a_json_500_any_origin_may_read(
+        engine: Engine, tokens: Tokens) -> None:
+    app = create_app(engine, tokens=_UnreadableTokens(engine.catalog))
+    with api_client(app, raise_app_exceptions=False) as client:
+        response = client.get("/api/v3/engine/hello", headers=tokens.header("admin"))
+    assert response.status_code == 500
+    assert "the catalog could not be read" in response.json()["error"]
+    assert response.headers["access-control-allow-origin"] == "*"

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -235,3 +236,40 @@ def test_a_request_without_length_or_chunking_is_served_without_reading_a_body(
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == {"hello": "no-body", "body": "", "args": {"a": "b"},
                                            "auth": False}
+
+
+class _PassThrough:
+    """A host's middleware: with one added, requests take Starlette's full stack."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("http_version", ["2", "3"], ids=["http2", "http3"])
+@pytest.mark.parametrize("full_stack", [False, True], ids=["direct", "full-stack"])
+def test_http2_and_3_bodies_without_a_length_reach_the_plugin(
+        served: tuple[Engine, ApiClient, Tokens], http_version: str, full_stack: bool) -> None:
+    engine, _, _ = served
+    app = create_app(engine, auth=False)
+    if full_stack:
+        app.add_middleware(_PassThrough)
+    sent: list[Message] = []
+    messages: list[Message] = [{"type": "http.request", "body": b"framed ", "more_body": True},
+                               {"type": "http.request", "body": b"body", "more_body": False}]
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": http_version,
+                    "method": "POST", "scheme": "https", "path": f"{ENGINE}/hello",
+                    "raw_path": b"", "root_path": "", "query_string": b"", "headers": [],
+                    "server": ("test", 443), "client": ("127.0.0.1", 1234)}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert json.loads(sent[1]["body"])["body"] == "framed body"

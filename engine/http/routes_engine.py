@@ -66,8 +66,8 @@ class TriggerEndpoint:
         if authenticator.tokens is not None:
             try:
                 principal = await authenticator.authenticate(scope)
-            except EngineError as exc:
-                await _send_error(engine_error_response(exc), scope, receive, send, cors=True)
+            except Exception as exc:  # answered as the middleware and error handlers would
+                await _send_error(_error_for(exc, scope), scope, receive, send, cors=True)
                 return
         await self._serve(scope, receive, send, principal, cors=True)
 
@@ -85,7 +85,7 @@ class TriggerEndpoint:
                 await self._authorize(principal, path)
             headers = plugin_headers(scope)
             body = b""
-            if "content-length" in headers or "transfer-encoding" in headers:
+            if _may_have_body(scope, headers):
                 body = await read_asgi_body(receive, headers, self.ctx.max_request_size)
             query = scope.get("query_string", b"")
             params = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True)) if (
@@ -140,6 +140,14 @@ class TriggerEndpoint:
         ):
             return
         raise PermissionDenied(f"db:read or db:write permission on database {db!r}")
+
+
+def _may_have_body(scope: Scope, headers: Mapping[str, str]) -> bool:
+    """False only when the request cannot carry a body: HTTP/1 without a length or chunking
+    (RFC 9112 §6.3). Most GETs are such, and skip a round through `receive`."""
+    if not str(scope.get("http_version", "1.1")).startswith("1"):
+        return True  # HTTP/2 and 3 may send a body without declaring its length
+    return "content-length" in headers or "transfer-encoding" in headers
 
 
 def _error_for(exc: Exception, scope: Scope) -> StarletteResponse:
