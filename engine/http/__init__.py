@@ -43,7 +43,7 @@ def create_app(
 
     The app holds no engine logic: each route parses its input, calls one public `Engine` method
     on a worker thread, and turns the result (or the `EngineError`) into a response; request
-    triggers are started from the event loop (`Engine.submit_request` never blocks) and run on
+    triggers are started from the event loop (`Engine.start_request` never blocks) and run on
     the engine's plugin threads. It can be mounted inside a host's Starlette or FastAPI app.
 
     Args:
