@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_http", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one round of 1.5 s per endpoint")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 5)")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per load phase")
     parser.add_argument("--warmup", type=float, default=None, help="unmeasured seconds first")
     parser.add_argument("--connections", type=int, default=32)
@@ -258,13 +258,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--client", nargs=3, metavar=("PORT", "PATH", "RESULT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    seconds = args.seconds or (1.5 if args.quick else 5.0)
+    seconds = args.seconds or (1.5 if args.quick else 4.0)
     warmup = args.warmup if args.warmup is not None else (0.3 if args.quick else 1.0)
     if args.client:
         client_main(int(args.client[0]), args.client[1], args.connections, seconds, warmup,
                     Path(args.client[2]))
         return {}
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 5)
     figures = measure(rounds, args.connections, seconds, warmup, pin=not args.no_pin)
     bare, served = figures["bare"], figures["engine"]
     rate = statistics.median(e / b for e, b in zip(served["req_per_s"], bare["req_per_s"],

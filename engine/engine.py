@@ -417,6 +417,20 @@ class Engine:
             path, method=method, query_params=query_params or {}, headers=headers or {},
             body=body)
 
+    def request_trigger(self, path: str) -> TriggerDefinition | None:
+        """The running request trigger serving `path`, or None when no trigger serves it.
+
+        It reads no file and takes no lock, so an event loop may call it (servers check a
+        caller's permission on the trigger's database with it).
+        """
+        owner = self._plugins.triggers.route_owner(path)
+        if owner is None:
+            return None
+        try:
+            return self.catalog.get_trigger(*owner)
+        except EngineError:  # deleted since the route was read
+            return None
+
     def start_request(self, path: str, *, then: Callable[[Response], object],
                       method: str = "GET", query_params: Mapping[str, str] | None = None,
                       headers: Mapping[str, str] | None = None, body: bytes = b"") -> None:

@@ -501,3 +501,17 @@ def test_a_request_calls_log_lines_reach_the_engine_log(engine: Engine) -> None:
         assert messages[first] == "starting execution of request plugin."
         assert messages[first + 2].startswith("finished execution in ")
     assert [messages[1], messages[4]] == ["serving logged", "serving started"]
+
+
+def test_request_trigger_names_the_running_trigger_serving_a_path(engine: Engine) -> None:
+    add_request_trigger(engine, "thread", "thread.py", "deep/thread")
+    found = engine.request_trigger("deep/thread")
+    assert found is not None
+    assert (found.db, found.trigger_name) == ("db", "thread")
+    assert engine.request_trigger("thread") is None
+    engine.disable_trigger("db", "thread")
+    assert engine.request_trigger("deep/thread") is None
+    engine.enable_trigger("db", "thread")
+    assert engine.request_trigger("deep/thread") is not None
+    engine.delete_trigger("db", "thread")
+    assert engine.request_trigger("deep/thread") is None

@@ -188,23 +188,16 @@ def _response_messages(result: Any, cors: bool) -> tuple[Message, Message]:
 
 async def find_request_trigger(ctx: EdgeContext, path: str) -> tuple[str, bool] | None:
     """The database of the enabled request trigger serving `path`, and whether it is public."""
-    for trigger in await ctx.call("list_triggers"):
-        if trigger.disabled or request_path_of(trigger.trigger_specification) != path:
-            continue
-        return trigger.db, str(trigger.trigger_settings.request_auth) == "public"
-    return None
+    trigger = ctx.engine.request_trigger(path)  # no I/O, no lock: fine on the event loop
+    if trigger is None:
+        return None
+    return trigger.db, str(trigger.trigger_settings.request_auth) == "public"
 
 
 async def is_public_request_path(ctx: EdgeContext, path: str) -> bool:
     """Whether anonymous callers may use the request trigger at `path`."""
     found = await find_request_trigger(ctx, path)
     return found is not None and found[1]
-
-
-def request_path_of(specification: str) -> str | None:
-    """The path of a canonical `request:PATH` specification, None for other kinds."""
-    kind, sep, path = str(specification).partition(":")
-    return path if sep and kind == "request" else None
 
 
 def plugin_headers(scope: Scope) -> dict[str, str]:
