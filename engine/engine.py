@@ -59,32 +59,6 @@ class _Phase(enum.Enum):
     STOPPED = "stopped"
 
 
-class InFlightCalls:
-    """How many plugin calls each trigger is running now; the runtime keeps it up to date."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str], int] = {}
-
-    def add(self, db: str, trigger_name: str, delta: int) -> int:
-        """Change a trigger's count by `delta` (+1 on entry, -1 on exit); returns the new count."""
-        key = (db, trigger_name)
-        with self._lock:
-            count = self._counts.get(key, 0) + delta
-            if count < 0:
-                raise ValueError(f"in-flight count of {trigger_name!r} in {db!r} went below zero")
-            if count:
-                self._counts[key] = count
-            else:
-                self._counts.pop(key, None)
-            return count
-
-    def count(self, db: str, trigger_name: str) -> int:
-        """Calls of that trigger running now."""
-        with self._lock:
-            return self._counts.get((db, trigger_name), 0)
-
-
 class Engine:
     """An embeddable InfluxDB 3 processing engine.
 
@@ -129,7 +103,6 @@ class Engine:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.RLock()
         self._phase = _Phase.CREATED
-        self._in_flight = InFlightCalls()
         self.catalog = Catalog(self.options.data_dir)
         self._definitions = TriggerDefinitions(self.catalog, self.options.plugin_dir)
         extra = self.options.extra
@@ -628,12 +601,7 @@ class Engine:
 
     def in_flight(self, db: str, trigger_name: str) -> int:
         """How many calls of the trigger are running now (what `delete_trigger` checks)."""
-        running = self._plugins.triggers.in_flight(db, trigger_name)
-        return running + self._in_flight.count(db, trigger_name)
-
-    def _set_in_flight(self, db: str, trigger_name: str, delta: int) -> int:
-        """The runtime calls this with +1 before a plugin call and -1 after it."""
-        return self._in_flight.add(db, trigger_name, delta)
+        return self._plugins.triggers.in_flight(db, trigger_name)
 
     def _plugin_query(self, db: str, sql: str,
                       params: Mapping[str, Any] | None) -> list[dict[str, Any]]:

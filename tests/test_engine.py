@@ -28,7 +28,6 @@ from engine.errors import (
     PluginPathError,
     TriggerAlreadyExists,
     TriggerArgumentsError,
-    TriggerBusy,
     TriggerNotFound,
     TriggerSettingsError,
     TriggerSpecError,
@@ -253,31 +252,6 @@ def test_unknown_triggers_and_databases(
         getattr(engine, operation)("db1", "ghost")
     with pytest.raises(DatabaseNotFound, match="'nodb'"):
         getattr(engine, operation)("nodb", "ghost")
-
-
-def test_delete_trigger_is_refused_only_while_a_call_is_in_flight(engine: Engine) -> None:
-    _create(engine, "busy")
-    _create(engine, "idle")
-    engine.delete_trigger("db1", "idle")
-    assert engine._set_in_flight("db1", "busy", +1) == 1
-    assert engine.in_flight("db1", "busy") == 1
-    with pytest.raises(TriggerBusy, match="'busy' in database 'db1' is running a plugin call"):
-        engine.delete_trigger("db1", "busy")
-    assert engine._set_in_flight("db1", "busy", -1) == 0
-    engine.delete_trigger("db1", "busy")
-    assert engine.list_triggers() == []
-
-
-def test_delete_with_force_does_not_wait_for_a_running_call(engine: Engine) -> None:
-    _create(engine)
-    engine._set_in_flight("db1", "t1", +1)
-    engine.delete_trigger("db1", "t1", force=True)
-    assert engine.list_triggers() == []
-
-
-def test_in_flight_counts_cannot_go_negative(engine: Engine) -> None:
-    with pytest.raises(ValueError, match="below zero"):
-        engine._set_in_flight("db1", "t1", -1)
 
 
 # Databases
