@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -419,29 +420,45 @@ def test_start_request_raises_when_the_engine_is_not_running_and_never_calls_the
     assert answers.responses == []
 
 
-def test_disabling_a_trigger_answers_its_queued_and_running_calls_503_once(
-    plugins: Path, tmp_path: Path,
-) -> None:
+@dataclass
+class Held:
+    """An engine whose `hold` request trigger is running one call, held until `release()`."""
+
+    engine: Engine
+    running: Answers
+    params: dict[str, str]
+    release_file: Path
+
+    def release(self) -> None:
+        self.release_file.touch()
+        wait_until(lambda: self.engine.in_flight("db", "hold") == 0)
+
+
+@pytest.fixture
+def held(plugins: Path, tmp_path: Path) -> Iterator[Held]:
     release = tmp_path / "release"
     with Engine(plugins, watch_plugins=False) as engine:
         engine.create_database("db")
         add_request_trigger(engine, "hold", "hold.py", "hold")
-        running, queued = Answers(), Answers()
-        params = {"release": str(release)}
+        running, params = Answers(), {"release": str(release)}
         engine.start_request("hold", then=running, query_params=params)
         wait_until(lambda: engine.in_flight("db", "hold") == 1)
-        engine.start_request("hold", then=queued, query_params=params)
-        assert running.responses == [] and queued.responses == []
-        engine.disable_trigger("db", "hold")
-        assert [r.status for r in queued.responses] == [503]
-        assert [r.status for r in running.responses] == [503]
-        assert "stopped" in queued.responses[0].json()["error"]
-        release.touch()
-        wait_until(lambda: len(engine.observability.runs_for("db", "hold")) == 1)
-        wait_until(lambda: engine.in_flight("db", "hold") == 0)
-        assert len(queued.responses) == 1 and len(running.responses) == 1
-        [run] = engine.observability.runs_for("db", "hold")
-        assert run.status == "cancelled"
+        yield Held(engine, running, params, release)
+
+
+def test_disabling_a_trigger_answers_its_queued_and_running_calls_503_once(held: Held) -> None:
+    engine, running, queued = held.engine, held.running, Answers()
+    engine.start_request("hold", then=queued, query_params=held.params)
+    assert running.responses == [] and queued.responses == []
+    engine.disable_trigger("db", "hold")
+    assert [r.status for r in queued.responses] == [503]
+    assert [r.status for r in running.responses] == [503]
+    assert "stopped" in queued.responses[0].json()["error"]
+    held.release()
+    wait_until(lambda: len(engine.observability.runs_for("db", "hold")) == 1)
+    assert len(queued.responses) == 1 and len(running.responses) == 1
+    [run] = engine.observability.runs_for("db", "hold")
+    assert run.status == "cancelled"
 
 
 def _raising_then(response: Response) -> None:
@@ -459,24 +476,14 @@ def test_a_raising_then_is_logged_and_the_trigger_keeps_serving(
     assert "the callback given the response of a request raised" in caplog.text
 
 
-def test_a_raising_then_does_not_stop_disabling_from_answering_the_others(
-    plugins: Path, tmp_path: Path,
-) -> None:
-    release = tmp_path / "release"
-    with Engine(plugins, watch_plugins=False) as engine:
-        engine.create_database("db")
-        add_request_trigger(engine, "hold", "hold.py", "hold")
-        running, after = Answers(), Answers()
-        params = {"release": str(release)}
-        engine.start_request("hold", then=running, query_params=params)
-        wait_until(lambda: engine.in_flight("db", "hold") == 1)
-        engine.start_request("hold", then=_raising_then, query_params=params)
-        engine.start_request("hold", then=after, query_params=params)
-        engine.disable_trigger("db", "hold")
-        assert [r.status for r in running.responses + after.responses] == [503, 503]
-        assert engine.get_trigger("db", "hold").disabled
-        release.touch()
-        wait_until(lambda: engine.in_flight("db", "hold") == 0)
+def test_a_raising_then_does_not_stop_disabling_from_answering_the_others(held: Held) -> None:
+    engine, after = held.engine, Answers()
+    engine.start_request("hold", then=_raising_then, query_params=held.params)
+    engine.start_request("hold", then=after, query_params=held.params)
+    engine.disable_trigger("db", "hold")
+    assert [r.status for r in held.running.responses + after.responses] == [503, 503]
+    assert engine.get_trigger("db", "hold").disabled
+    held.release()
 
 
 def test_submit_request_still_gives_a_concurrent_future_of_the_response(engine: Engine) -> None:
