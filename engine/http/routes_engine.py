@@ -106,16 +106,15 @@ class TriggerEndpoint:
         worker thread."""
         engine = self.ctx.engine
         inbox = self._loop_inbox()
-        start = getattr(engine, "start_request", None)
-        if inbox is None or start is None or not engine.options.background:
+        if inbox is None or not engine.options.background:
             return self.ctx.call_plugin("handle_request", path, method=method,
                                         query_params=params, headers=headers, body=body)
         # Starting the call never blocks, so only the plugin's own thread is involved.
         waiter: asyncio.Future[Response]
         deliver: Callable[[Response], None]
         waiter, deliver = inbox.expect()
-        start(path, then=deliver, method=method, query_params=params, headers=headers,
-              body=body)
+        engine.start_request(path, then=deliver, method=method, query_params=params,
+                             headers=headers, body=body)
         return waiter
 
     def _loop_inbox(self) -> LoopInbox | None:
