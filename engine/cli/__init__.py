@@ -12,8 +12,8 @@ from .. import __version__
 # Each verb lives in its own module exposing `register(subparsers)`; the parser is built from
 # this list so verbs can be added without touching each other.
 COMMAND_MODULES: tuple[str, ...] = (
-    "spec", "serve", "create", "write", "query", "install", "update", "show", "test_cmd", "bench",
-    "run",
+    "spec", "serve", "create", "delete", "enable", "disable", "write", "query", "install",
+    "update", "show", "test_cmd", "bench", "run",
 )
 
 

@@ -1,0 +1,74 @@
+"""`create|delete database` and `show databases` against a running server."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .plugins import _guarded, add_connection_options, client, render_table
+
+DATABASE_PATH = "/api/v3/configure/database"
+
+
+def _add_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("database_name", metavar="DATABASE_NAME", help="the database's name")
+    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
+                        help="human-readable (default) or JSON output")
+    add_connection_options(parser)
+
+
+def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `create database` to the kinds of the `create` noun."""
+    parser = kinds.add_parser("database", help="create a database on the server",
+                              description="Create a database on the server.")
+    _add_name(parser)
+    parser.set_defaults(handler=_guarded(run_create))
+
+
+def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `delete database` to the kinds of the `delete` noun."""
+    parser = kinds.add_parser("database", help="delete a database and its triggers",
+                              description="Delete a database, its tables and its triggers.")
+    _add_name(parser)
+    parser.set_defaults(handler=_guarded(run_delete))
+
+
+def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `show databases` to the kinds of the `show` noun."""
+    parser = kinds.add_parser("databases", help="list the server's databases",
+                              description="List the server's databases.")
+    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
+                        help="a table (default) or the server's JSON")
+    add_connection_options(parser)
+    parser.set_defaults(handler=_guarded(run_show))
+
+
+def run_create(args: argparse.Namespace) -> int:
+    """Create the database."""
+    client(args).request("POST", DATABASE_PATH, body={"db": args.database_name})
+    return _done(args, "created")
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    """Delete the database."""
+    client(args).request("DELETE", DATABASE_PATH, query={"db": args.database_name})
+    return _done(args, "deleted")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print the server's databases in the chosen format."""
+    body = client(args).request("GET", DATABASE_PATH, query={"format": "json"})
+    if args.format == "json":
+        sys.stdout.write(body.decode("utf-8"))
+        return 0
+    print(render_table(json.loads(body or b"[]"), ("iox::database",)))
+    return 0
+
+
+def _done(args: argparse.Namespace, verb: str) -> int:
+    if args.format == "json":
+        print(json.dumps({"database": args.database_name, "status": verb}))
+    else:
+        print(f"Database {args.database_name!r} {verb} successfully")
+    return 0
