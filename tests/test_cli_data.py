@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from http_support import Tokens, live_server, make_tokens
 
 from engine.cli import main
 
@@ -145,3 +147,77 @@ def test_the_data_directory_can_come_from_the_environment(
     monkeypatch.setenv("INFLUXDB3_DATABASE_NAME", "db")
     status, out, _ = run(capsys, "query", "SELECT count(*) AS n FROM cpu")
     assert (status, json.loads(out)) == (0, [{"n": 2}])
+
+
+# Against a running server (-H/--host, --token), as `influxdb3 write` and `query` work.
+
+
+@pytest.fixture
+def server(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Tokens]]:
+    """A live server with database `db`; yields its URL and tokens (read/write on `mydb`)."""
+    from engine.engine import Engine
+    from engine.http import create_app
+
+    for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME",
+                 "INFLUXDB3_DB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    with Engine(plugin_dir) as engine:
+        tokens = make_tokens(engine)
+        with live_server(create_app(engine)) as url:
+            yield url, tokens
+
+
+def test_write_then_query_a_server(server: tuple[str, Tokens], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    url, tokens = server
+    source = tmp_path / "points.lp"
+    source.write_text(LP)
+    status, out, err = run(capsys, "write", "-H", url, "--token", tokens.admin, "-d", "mydb",
+                           str(source))
+    assert (status, err) == (0, "") and "mydb" in out
+    status, out, _ = run(capsys, "query", "-H", url, "--token", tokens.read, "-d", "mydb",
+                         QUERY, "--format", "jsonl")
+    assert status == 0
+    assert [json.loads(line)["host"] for line in out.splitlines()] == ["a", "b"]
+    status, out, _ = run(capsys, "query", "-H", url, "--token", tokens.read, "-d", "mydb",
+                         "SELECT count(*) AS n FROM cpu", "--format", "table")
+    assert status == 0 and out.splitlines()[1] == "| n |" and "| 2 |" in out
+
+
+def test_a_partial_write_to_a_server_reports_each_refused_line(
+        server: tuple[str, Tokens], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    url, tokens = server
+    monkeypatch.setenv("INFLUXDB3_HOST_URL", url)
+    monkeypatch.setenv("INFLUXDB3_AUTH_TOKEN", tokens.write)
+    monkeypatch.setattr(sys, "stdin",
+                        io.TextIOWrapper(io.BytesIO(b"cpu v=1i 1\nnot line protocol\n")))
+    status, _, err = run(capsys, "write", "-d", "mydb", "--precision", "s")
+    assert status == 1
+    assert "line 2:" in err
+    status, out, _ = run(capsys, "query", "-d", "mydb", "--token", tokens.read,
+                         "SELECT count(*) AS n FROM cpu")
+    assert (status, json.loads(out)) == (0, [{"n": 1}])
+
+
+@pytest.mark.parametrize(("argv", "status", "message"), [
+    (["query", "-d", "mydb", "SELECT 1"], 1, "401"),
+    (["write", "-d", "other", "-"], 1, "403"),
+], ids=["no-token", "token-for-another-database"])
+def test_a_server_refusal_is_an_error(server: tuple[str, Tokens],
+                                      capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                      status: int, message: str) -> None:
+    url, tokens = server
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"cpu v=1i 1\n")))
+    token = [] if argv[0] == "query" else ["--token", tokens.write]
+    code, _, err = run(capsys, argv[0], "-H", url, *token, *argv[1:])
+    assert code == status and message in err
+
+
+def test_without_a_data_directory_or_a_server_it_says_what_to_give(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_DB_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    status, _, err = run(capsys, "query", "-d", "db", "SELECT 1")
+    assert status == 2 and "--data-dir" in err and "--host" in err

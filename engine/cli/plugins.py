@@ -25,10 +25,12 @@ _SKIPPED_SUFFIXES = (".pyc", ".pyo")
 class CliFailure(Exception):
     """A command failed; `status` is its exit status (1 failure, 2 usage)."""
 
-    def __init__(self, message: str, status: int = 1, http_status: int | None = None) -> None:
+    def __init__(self, message: str, status: int = 1, http_status: int | None = None,
+                 body: bytes = b"") -> None:
         super().__init__(message)
         self.status = status
         self.http_status = http_status
+        self.body = body
 
 
 class ServerClient:
@@ -40,17 +42,18 @@ class ServerClient:
         self.timeout = timeout
 
     def request(self, method: str, path: str, *, body: Any = None,
-                query: dict[str, str] | None = None) -> bytes:
-        """Send one request; returns the body of a 2xx answer.
+                query: dict[str, str] | None = None, content: bytes | None = None) -> bytes:
+        """Send one request (`body` as JSON, or `content` as plain text); returns the body of a
+        2xx answer.
 
         Raises:
             CliFailure: The server is unreachable or answered with an error.
         """
         url = self.host + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        data = None if body is None else json.dumps(body).encode()
+        data = content if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = "application/json" if body is not None else "text/plain"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
@@ -59,8 +62,9 @@ class ServerClient:
                 answer: bytes = response.read()
                 return answer
         except urllib.error.HTTPError as exc:
-            message = f"the server answered {exc.code}: {_error_text(exc.read())}"
-            raise CliFailure(message, http_status=exc.code) from None
+            answer = exc.read()
+            message = f"the server answered {exc.code}: {_error_text(answer)}"
+            raise CliFailure(message, http_status=exc.code, body=answer) from None
         except urllib.error.URLError as exc:
             raise CliFailure(f"cannot reach the server at {self.host}: {exc.reason}") from None
         except OSError as exc:

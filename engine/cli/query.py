@@ -16,11 +16,12 @@ import pyarrow.csv as pa_csv
 from ..clock import SystemClock
 from ..errors import EngineError
 from ..storage import Storage
-from .write import add_location_options
+from .write import add_location_options, server_url
 
 FORMATS = ("json", "jsonl", "csv", "table")
 _DESCRIPTION = (
-    "Run one read-only SQL statement over database DB of the data directory and print the "
+    "Run one read-only SQL statement over database DB, on a running server (-H/--host, --token) "
+    "or in a data directory (--data-dir), and print the "
     "result as json (an array of row objects, the default), jsonl (one object per line), csv "
     "or table (aligned columns). Times are RFC 3339 text in UTC, as the HTTP API answers. "
     "Exit status: 0 on success, 1 when the query fails, 2 for a usage error."
@@ -31,7 +32,7 @@ _EPOCH = dt.datetime(1970, 1, 1)
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `query` subcommand."""
     parser = subparsers.add_parser(
-        "query", help="run SQL over a database of a data directory", description=_DESCRIPTION
+        "query", help="run SQL on a server or over a data directory", description=_DESCRIPTION
     )
     add_location_options(parser)
     parser.add_argument("sql", metavar="SQL", help="the SQL statement")
@@ -41,6 +42,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the query and print it in the chosen format."""
+    from .plugins import CliFailure
+
+    try:
+        host = server_url(args)
+        if host is not None:
+            sys.stdout.write(_query_server(args, host))
+            return 0
+    except CliFailure as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.status
     try:
         storage = Storage(args.data_dir, SystemClock(), background=False)
     except EngineError as exc:
@@ -55,6 +66,21 @@ def run(args: argparse.Namespace) -> int:
         storage.close()
     sys.stdout.write(render(table, args.format))
     return 0
+
+
+def _query_server(args: argparse.Namespace, host: str) -> str:
+    """The result from the server's `/api/v3/query_sql`, in the chosen format."""
+    from .plugins import ServerClient
+
+    wire = "json" if args.format == "table" else args.format
+    body = ServerClient(host, args.token, args.timeout).request(
+        "GET", "/api/v3/query_sql", query={"db": args.database, "q": args.sql, "format": wire})
+    text = body.decode("utf-8")
+    if args.format != "table":
+        return text if text.endswith("\n") or not text else text + "\n"
+    rows: list[dict[str, Any]] = json.loads(text or "[]")
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return pretty(names, [{name: row.get(name) for name in names} for row in rows])
 
 
 def render(table: pa.Table, fmt: str) -> str:

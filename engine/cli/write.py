@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 from ..clock import SystemClock
 from ..errors import EngineError, WriteError
 from ..storage import Storage
 
 _DESCRIPTION = (
-    "Write line protocol from FILE (or stdin with '-' or no FILE) into database DB of the data "
-    "directory, durably (the WAL is fsynced before the command returns). Unknown databases are "
-    "created. Each refused line is reported on stderr with its line number. Exit status: 0 when "
-    "every line was written, 1 when a line was refused or nothing could be written, 2 for a "
-    "usage error."
+    "Write line protocol from FILE (or stdin with '-' or no FILE) into database DB: of a running "
+    "server (-H/--host, --token) through /api/v3/write_lp, or of a data directory (--data-dir), "
+    "durably (the WAL is fsynced before the command returns). Unknown databases are created. "
+    "Each refused line is reported on stderr with its line number. Exit status: 0 when every "
+    "line was written, 1 when a line was refused or nothing could be written, 2 for a usage "
+    "error."
 )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `write` subcommand."""
     parser = subparsers.add_parser(
-        "write", help="write line protocol into a data directory", description=_DESCRIPTION
+        "write", help="write line protocol to a server or a data directory",
+        description=_DESCRIPTION
     )
     add_location_options(parser)
     parser.add_argument(
@@ -45,15 +49,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_location_options(parser: argparse.ArgumentParser) -> None:
-    """`--data-dir` and `-d/--database`, defaulting to InfluxDB 3's environment variables."""
-    data_dir = os.environ.get("INFLUXDB3_DB_DIR")
+    """Where to work: `--data-dir` (locally) or `-H/--host` and `--token` (a running server),
+    and `-d/--database`, defaulting to InfluxDB 3's environment variables."""
     parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=data_dir,
-        required=data_dir is None,
-        help="the engine's data directory [INFLUXDB3_DB_DIR]",
+        "--data-dir", type=Path, default=os.environ.get("INFLUXDB3_DB_DIR"),
+        help="work on this data directory, with no server [INFLUXDB3_DB_DIR]",
     )
+    parser.add_argument(
+        "-H", "--host", default=None,
+        help="work on the server at this URL [INFLUXDB3_HOST_URL, used when no data directory "
+        "is given]",
+    )
+    parser.add_argument("--token", default=os.environ.get("INFLUXDB3_AUTH_TOKEN"),
+                        help="with a server: a token [INFLUXDB3_AUTH_TOKEN]")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="with a server: seconds to wait for it (default 60)")
     database = os.environ.get("INFLUXDB3_DATABASE_NAME")
     parser.add_argument(
         "-d",
@@ -64,13 +74,43 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def server_url(args: argparse.Namespace) -> str | None:
+    """The server to work on, or None to work on the data directory.
+
+    An explicit `--host` wins, then a data directory, then `INFLUXDB3_HOST_URL`.
+
+    Raises:
+        CliFailure: Neither a data directory nor a server was given (usage error).
+    """
+    from .plugins import CliFailure
+
+    if args.host:
+        return str(args.host)
+    if args.data_dir is not None:
+        return None
+    host = os.environ.get("INFLUXDB3_HOST_URL")
+    if host:
+        return host
+    raise CliFailure("give --data-dir (or INFLUXDB3_DB_DIR) to work on a data directory, or "
+                     "-H/--host (or INFLUXDB3_HOST_URL) to work on a running server", 2)
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the input and report the outcome; see `_DESCRIPTION` for exit statuses."""
+    from .plugins import CliFailure
+
     try:
         data = _read_input(args.file)
     except OSError as exc:
         print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    try:
+        host = server_url(args)
+        if host is not None:
+            return _write_to_server(args, host, data)
+    except CliFailure as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.status
     try:
         storage = Storage(args.data_dir, SystemClock(), background=False)
     except EngineError as exc:
@@ -92,6 +132,35 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {result.lines_written} line(s) to database {args.database!r}")
     _print_refused(result.errors)
     return 1 if result.errors else 0
+
+
+def _write_to_server(args: argparse.Namespace, host: str, data: bytes) -> int:
+    """POST the lines to the server's `/api/v3/write_lp`; line errors as the local write."""
+    from .plugins import CliFailure, ServerClient
+
+    query = {"db": args.database, "precision": args.precision,
+             "accept_partial": "true" if args.accept_partial else "false"}
+    try:
+        ServerClient(host, args.token, args.timeout).request(
+            "POST", "/api/v3/write_lp", query=query, content=data)
+    except CliFailure as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        _print_refused(_line_errors(failure.body))
+        return 1
+    print(f"wrote the lines to database {args.database!r} on {host}")
+    return 0
+
+
+def _line_errors(body: bytes) -> list[SimpleNamespace]:
+    """The bad lines of a refused or partial write, from the reference's error body."""
+    try:
+        items = json.loads(body).get("data") or []
+    except (ValueError, AttributeError):
+        return []
+    return [SimpleNamespace(line_number=item.get("line_number", "?"),
+                            message=item.get("error_message", ""),
+                            original_line=item.get("original_line", ""))
+            for item in items if isinstance(item, dict)]
 
 
 def _read_input(name: str) -> bytes:
