@@ -215,9 +215,9 @@ def test_a_server_refusal_is_an_error(server: tuple[str, Tokens],
     assert code == status and message in err
 
 
-def test_without_a_data_directory_or_a_server_it_says_what_to_give(
+def test_without_a_data_directory_it_asks_the_default_server(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_DB_DIR"):
         monkeypatch.delenv(name, raising=False)
-    status, _, err = run(capsys, "query", "-d", "db", "SELECT 1")
-    assert status == 2 and "--data-dir" in err and "--host" in err
+    status, _, err = run(capsys, "query", "-d", "db", "SELECT 1", "--timeout", "5")
+    assert status == 1 and "http://127.0.0.1:8181" in err

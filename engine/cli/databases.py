@@ -60,7 +60,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Print the server's databases in the chosen format."""
     body = client(args).request("GET", DATABASE_PATH, query={"format": "json"})
     if args.format == "json":
-        sys.stdout.write(body.decode("utf-8"))
+        print(body.decode("utf-8").rstrip("\n"))
         return 0
     print(render_table(json.loads(body or b"[]"), ("iox::database",)))
     return 0

@@ -57,8 +57,8 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "-H", "--host", default=None,
-        help="work on the server at this URL [INFLUXDB3_HOST_URL, used when no data directory "
-        "is given]",
+        help="work on the server at this URL (default http://127.0.0.1:8181 when no data "
+        "directory is given) [INFLUXDB3_HOST_URL]",
     )
     parser.add_argument("--token", default=os.environ.get("INFLUXDB3_AUTH_TOKEN"),
                         help="with a server: a token [INFLUXDB3_AUTH_TOKEN]")
@@ -77,22 +77,16 @@ def add_location_options(parser: argparse.ArgumentParser) -> None:
 def server_url(args: argparse.Namespace) -> str | None:
     """The server to work on, or None to work on the data directory.
 
-    An explicit `--host` wins, then a data directory, then `INFLUXDB3_HOST_URL`.
-
-    Raises:
-        CliFailure: Neither a data directory nor a server was given (usage error).
+    An explicit `--host` wins, then a data directory, then `INFLUXDB3_HOST_URL`, then the
+    default server address, as `influxdb3` does.
     """
-    from .plugins import CliFailure
+    from .plugins import DEFAULT_HOST
 
     if args.host:
         return str(args.host)
     if args.data_dir is not None:
         return None
-    host = os.environ.get("INFLUXDB3_HOST_URL")
-    if host:
-        return host
-    raise CliFailure("give --data-dir (or INFLUXDB3_DB_DIR) to work on a data directory, or "
-                     "-H/--host (or INFLUXDB3_HOST_URL) to work on a running server", 2)
+    return os.environ.get("INFLUXDB3_HOST_URL", DEFAULT_HOST)
 
 
 def run(args: argparse.Namespace) -> int:
