@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from .plugins import _guarded, add_connection_options, client, render_table
 
