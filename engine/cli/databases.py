@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .plugins import _guarded, add_connection_options, client, render_table
+from .plugins import render_table
+from .remote import add_connection_options, client, guarded
 
 DATABASE_PATH = "/api/v3/configure/database"
 
@@ -22,7 +23,7 @@ def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = kinds.add_parser("database", help="create a database on the server",
                               description="Create a database on the server.")
     _add_name(parser)
-    parser.set_defaults(handler=_guarded(run_create))
+    parser.set_defaults(handler=guarded(run_create))
 
 
 def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +31,7 @@ def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = kinds.add_parser("database", help="delete a database and its triggers",
                               description="Delete a database, its tables and its triggers.")
     _add_name(parser)
-    parser.set_defaults(handler=_guarded(run_delete))
+    parser.set_defaults(handler=guarded(run_delete))
 
 
 def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +41,7 @@ def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
                         help="a table (default) or the server's JSON")
     add_connection_options(parser)
-    parser.set_defaults(handler=_guarded(run_show))
+    parser.set_defaults(handler=guarded(run_show))
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -6,112 +6,23 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError
 from ..names import INTERNAL_DATABASE
+from .remote import (
+    CliFailure,
+    ServerClient,
+    add_connection_options,
+    client,
+    guarded,
+    read_text,
+)
 
-DEFAULT_HOST = "http://127.0.0.1:8181"
 ENV_PATH = "/api/v3/configure/plugin_environment"
 SHOW_PLUGINS_SQL = "SELECT * FROM system.plugin_files"
 SHOW_COLUMNS = ("plugin_name", "file_name", "file_path", "size_bytes", "last_modified")
 _SKIPPED_SUFFIXES = (".pyc", ".pyo")
-
-
-class CliFailure(Exception):
-    """A command failed; `status` is its exit status (1 failure, 2 usage)."""
-
-    def __init__(self, message: str, status: int = 1, http_status: int | None = None,
-                 body: bytes = b"") -> None:
-        super().__init__(message)
-        self.status = status
-        self.http_status = http_status
-        self.body = body
-
-
-class ServerClient:
-    """Just enough HTTP for the plugin commands: JSON in, bytes out, errors as `CliFailure`."""
-
-    def __init__(self, host: str, token: str | None, timeout: float) -> None:
-        self.host = host.rstrip("/")
-        self.token = token
-        self.timeout = timeout
-
-    def request(self, method: str, path: str, *, body: Any = None,
-                query: dict[str, str] | None = None, content: bytes | None = None) -> bytes:
-        """Send one request (`body` as JSON, or `content` as plain text); returns the body of a
-        2xx answer.
-
-        Raises:
-            CliFailure: The server is unreachable or answered with an error.
-        """
-        url = self.host + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
-        data = content if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json" if body is not None else "text/plain"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer: bytes = response.read()
-                return answer
-        except urllib.error.HTTPError as exc:
-            answer = exc.read()
-            message = f"the server answered {exc.code}: {_error_text(answer)}"
-            raise CliFailure(message, http_status=exc.code, body=answer) from None
-        except urllib.error.URLError as exc:
-            raise CliFailure(f"cannot reach the server at {self.host}: {exc.reason}") from None
-        except OSError as exc:
-            raise CliFailure(f"request to {self.host} failed: {exc}") from None
-
-
-def _error_text(body: bytes) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        return text or "(no message)"
-    if isinstance(decoded, dict) and "error" in decoded:
-        return str(decoded["error"])
-    return text
-
-
-def add_connection_options(parser: argparse.ArgumentParser, *, timeout: float = 60.0) -> None:
-    """`-H/--host`, `--token` and `--timeout`, defaulting to InfluxDB 3's environment names."""
-    parser.add_argument(
-        "-H", "--host", default=os.environ.get("INFLUXDB3_HOST_URL", DEFAULT_HOST),
-        help=f"the server's URL (default {DEFAULT_HOST}) [INFLUXDB3_HOST_URL]")
-    parser.add_argument(
-        "--token", default=os.environ.get("INFLUXDB3_AUTH_TOKEN"),
-        help="an admin token [INFLUXDB3_AUTH_TOKEN]")
-    parser.add_argument("--timeout", type=float, default=timeout,
-                        help=f"seconds to wait for the server (default {timeout:g})")
-
-
-def client(args: argparse.Namespace) -> ServerClient:
-    """The server client the connection options describe."""
-    return ServerClient(args.host, args.token, args.timeout)
-
-
-def _guarded(run: Any) -> Any:
-    def handler(args: argparse.Namespace) -> int:
-        try:
-            status: int = run(args)
-            return status
-        except CliFailure as failure:
-            print(f"error: {failure}", file=sys.stderr)
-            return failure.status
-        except EngineError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-    handler.__doc__ = run.__doc__
-    return handler
 
 
 # install package
@@ -143,7 +54,7 @@ def register_install(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     local.add_argument("--package-index-url", help="install from this package index")
     local.add_argument("--find-links", action="append", default=[], metavar="DIR",
                        help="a folder of wheels; without --package-index-url the only source")
-    package.set_defaults(handler=_guarded(run_install_package))
+    package.set_defaults(handler=guarded(run_install_package))
 
 
 def run_install_package(args: argparse.Namespace) -> int:
@@ -195,7 +106,7 @@ def register_update(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("-p", "--path", required=True, type=Path,
                         help="the new plugin file, or plugin folder")
     add_connection_options(parser)
-    parser.set_defaults(handler=_guarded(run_update_trigger))
+    parser.set_defaults(handler=guarded(run_update_trigger))
 
 
 def run_update_trigger(args: argparse.Namespace) -> int:
@@ -210,7 +121,7 @@ def run_update_trigger(args: argparse.Namespace) -> int:
         return 0
     if not path.is_file():
         raise CliFailure(f"File not found: {path}")
-    content = _read_text(path)
+    content = read_text(path)
     client(args).request("PUT", "/api/v3/plugins/files", query=query,
                          body={"plugin_name": args.trigger_name, "content": content})
     print(f"Trigger '{args.trigger_name}' updated successfully")
@@ -233,17 +144,8 @@ def plugin_folder_files(folder: Path) -> list[dict[str, str]]:
             if name.startswith(".") or name.endswith(_SKIPPED_SUFFIXES) or not path.is_file():
                 continue
             relative = path.relative_to(folder).as_posix()
-            files.append({"relative_path": relative, "content": _read_text(path)})
+            files.append({"relative_path": relative, "content": read_text(path)})
     return files
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise CliFailure(f"{path} is not UTF-8 text; plugin files are uploaded as text") from None
-    except OSError as exc:
-        raise CliFailure(f"cannot read {path}: {exc.strerror}") from None
 
 
 # show plugins
@@ -259,7 +161,7 @@ def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"the database whose system tables are read (default {INTERNAL_DATABASE}, or the "
         "first database when the server has no such database)")
     add_connection_options(parser)
-    parser.set_defaults(handler=_guarded(run_show_plugins))
+    parser.set_defaults(handler=guarded(run_show_plugins))
 
 
 def run_show_plugins(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Run the query and print it in the chosen format."""
-    from .plugins import CliFailure
+    from .remote import CliFailure
 
     try:
         host = server_url(args)
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _query_server(args: argparse.Namespace, host: str) -> str:
     """The result from the server's `/api/v3/query_sql`, in the chosen format."""
-    from .plugins import ServerClient
+    from .remote import ServerClient
 
     wire = "json" if args.format == "table" else args.format
     body = ServerClient(host, args.token, args.timeout).request(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EngineError
-from .plugins import CliFailure, add_connection_options, client
+from .remote import CliFailure, add_connection_options, client
 
 _DESCRIPTION = (
     "Run a plugin once without a trigger and print what it did as JSON: log_lines, "

@@ -101,7 +101,7 @@ def _offline(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any
 
 def _on_server(host: str, token: str | None, request: dict[str, Any]) -> dict[str, Any] | str:
     """The server's answer, or why there is none."""
-    from .plugins import CliFailure, ServerClient
+    from .remote import CliFailure, ServerClient
 
     if not token:
         return "--host needs an admin --token (or INFLUXDB3_AUTH_TOKEN)"

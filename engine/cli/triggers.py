@@ -10,15 +10,8 @@ from typing import Any
 
 from ..errors import TriggerSpecError
 from ..spec import TriggerSpec
-from .plugins import (
-    CliFailure,
-    ServerClient,
-    _guarded,
-    _read_text,
-    add_connection_options,
-    client,
-    plugin_folder_files,
-)
+from .plugins import plugin_folder_files
+from .remote import CliFailure, ServerClient, add_connection_options, client, guarded, read_text
 
 TRIGGER_PATH = "/api/v3/configure/processing_engine_trigger"
 ERROR_BEHAVIORS = ("log", "retry", "disable")
@@ -56,7 +49,7 @@ def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--upload", action="store_true",
                         help="upload the local --path file or folder to the server first")
     add_trigger_options(parser)
-    parser.set_defaults(handler=_guarded(run_create))
+    parser.set_defaults(handler=guarded(run_create))
 
 
 def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,7 +59,7 @@ def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--force", action="store_true",
                         help="delete it even while its plugin is running")
     add_trigger_options(parser)
-    parser.set_defaults(handler=_guarded(run_delete))
+    parser.set_defaults(handler=guarded(run_delete))
 
 
 def register_enable(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +67,7 @@ def register_enable(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = kinds.add_parser("trigger", help="enable a trigger on the server",
                               description="Enable a trigger (an enabled one stays enabled).")
     add_trigger_options(parser)
-    parser.set_defaults(handler=_guarded(run_enable))
+    parser.set_defaults(handler=guarded(run_enable))
 
 
 def register_disable(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,7 +75,7 @@ def register_disable(kinds: argparse._SubParsersAction[argparse.ArgumentParser])
     parser = kinds.add_parser("trigger", help="disable a trigger on the server",
                               description="Disable a trigger (a disabled one stays disabled).")
     add_trigger_options(parser)
-    parser.set_defaults(handler=_guarded(run_disable))
+    parser.set_defaults(handler=guarded(run_disable))
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -185,5 +178,5 @@ def upload_plugin(server: ServerClient, path: Path) -> str:
     if not path.is_file():
         raise CliFailure(f"File not found: {path}")
     server.request("POST", "/api/v3/plugins/files",
-                   body={"plugin_name": path.name, "content": _read_text(path)})
+                   body={"plugin_name": path.name, "content": read_text(path)})
     return path.name

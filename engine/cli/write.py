@@ -80,7 +80,7 @@ def server_url(args: argparse.Namespace) -> str | None:
     An explicit `--host` wins, then a data directory, then `INFLUXDB3_HOST_URL`, then the
     default server address, as `influxdb3` does.
     """
-    from .plugins import DEFAULT_HOST
+    from .remote import DEFAULT_HOST
 
     if args.host:
         return str(args.host)
@@ -91,7 +91,7 @@ def server_url(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the input and report the outcome; see `_DESCRIPTION` for exit statuses."""
-    from .plugins import CliFailure
+    from .remote import CliFailure
 
     try:
         data = _read_input(args.file)
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_to_server(args: argparse.Namespace, host: str, data: bytes) -> int:
     """POST the lines to the server's `/api/v3/write_lp`; line errors as the local write."""
-    from .plugins import CliFailure, ServerClient
+    from .remote import CliFailure, ServerClient
 
     query = {"db": args.database, "precision": args.precision,
              "accept_partial": "true" if args.accept_partial else "false"}
