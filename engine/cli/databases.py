@@ -6,42 +6,35 @@ import argparse
 import json
 
 from .plugins import render_table
-from .remote import add_connection_options, client, guarded
+from .remote import add_connection_options, add_kind, add_output_format, client
 
 DATABASE_PATH = "/api/v3/configure/database"
 
 
 def _add_name(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("database_name", metavar="DATABASE_NAME", help="the database's name")
-    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
-                        help="human-readable (default) or JSON output")
+    add_output_format(parser)
     add_connection_options(parser)
 
 
 def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `create database` to the kinds of the `create` noun."""
-    parser = kinds.add_parser("database", help="create a database on the server",
-                              description="Create a database on the server.")
-    _add_name(parser)
-    parser.set_defaults(handler=guarded(run_create))
+    _add_name(add_kind(kinds, "database", run_create, help="create a database on the server",
+                       description="Create a database on the server."))
 
 
 def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `delete database` to the kinds of the `delete` noun."""
-    parser = kinds.add_parser("database", help="delete a database and its triggers",
-                              description="Delete a database, its tables and its triggers.")
-    _add_name(parser)
-    parser.set_defaults(handler=guarded(run_delete))
+    _add_name(add_kind(kinds, "database", run_delete, help="delete a database and its triggers",
+                       description="Delete a database, its tables and its triggers."))
 
 
 def register_show(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `show databases` to the kinds of the `show` noun."""
-    parser = kinds.add_parser("databases", help="list the server's databases",
-                              description="List the server's databases.")
-    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
-                        help="a table (default) or the server's JSON")
+    parser = add_kind(kinds, "databases", run_show, help="list the server's databases",
+                      description="List the server's databases.")
+    add_output_format(parser)
     add_connection_options(parser)
-    parser.set_defaults(handler=guarded(run_show))
 
 
 def run_create(args: argparse.Namespace) -> int:

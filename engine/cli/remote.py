@@ -9,6 +9,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,22 @@ def add_connection_options(parser: argparse.ArgumentParser, *, timeout: float = 
         help="an admin token [INFLUXDB3_AUTH_TOKEN]")
     parser.add_argument("--timeout", type=float, default=timeout,
                         help=f"seconds to wait for the server (default {timeout:g})")
+
+
+def add_kind(kinds: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             run: Callable[[argparse.Namespace], int], *, help: str,
+             description: str) -> argparse.ArgumentParser:
+    """Add one kind of a noun (`create trigger`, `show databases`) handled by `run`, its
+    failures printed with their exit status; returns the kind's parser for its options."""
+    parser = kinds.add_parser(name, help=help, description=description)
+    parser.set_defaults(handler=guarded(run))
+    return parser
+
+
+def add_output_format(parser: argparse.ArgumentParser) -> None:
+    """`--format pretty|json`: human-readable output (the default) or JSON for scripts."""
+    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
+                        help="human-readable (default) or JSON output")
 
 
 def client(args: argparse.Namespace) -> ServerClient:

@@ -11,7 +11,15 @@ from typing import Any
 from ..errors import TriggerSpecError
 from ..spec import TriggerSpec
 from .plugins import plugin_folder_files
-from .remote import CliFailure, ServerClient, add_connection_options, client, guarded, read_text
+from .remote import (
+    CliFailure,
+    ServerClient,
+    add_connection_options,
+    add_kind,
+    add_output_format,
+    client,
+    read_text,
+)
 
 TRIGGER_PATH = "/api/v3/configure/processing_engine_trigger"
 ERROR_BEHAVIORS = ("log", "retry", "disable")
@@ -22,15 +30,14 @@ def add_trigger_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trigger_name", metavar="TRIGGER_NAME", help="the trigger's name")
     parser.add_argument("-d", "--database", default=os.environ.get("INFLUXDB3_DATABASE_NAME"),
                         help="the trigger's database [INFLUXDB3_DATABASE_NAME]")
-    parser.add_argument("--format", default="pretty", choices=("pretty", "json"),
-                        help="human-readable (default) or JSON output")
+    add_output_format(parser)
     add_connection_options(parser)
 
 
 def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `create trigger` to the kinds of the `create` noun."""
-    parser = kinds.add_parser(
-        "trigger", help="create a trigger on the server",
+    parser = add_kind(
+        kinds, "trigger", run_create, help="create a trigger on the server",
         description="Create a trigger that runs a plugin on writes (table:NAME, all_tables), on "
         "a schedule (cron:EXPR, every:DURATION) or on requests (request:PATH). The spec is "
         "checked here first and sent in canonical form.")
@@ -49,33 +56,29 @@ def register_create(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--upload", action="store_true",
                         help="upload the local --path file or folder to the server first")
     add_trigger_options(parser)
-    parser.set_defaults(handler=guarded(run_create))
 
 
 def register_delete(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `delete trigger` to the kinds of the `delete` noun."""
-    parser = kinds.add_parser("trigger", help="delete a trigger on the server",
-                              description="Delete a trigger; --force also stops a running call.")
+    parser = add_kind(kinds, "trigger", run_delete, help="delete a trigger on the server",
+                      description="Delete a trigger; --force also stops a running call.")
     parser.add_argument("--force", action="store_true",
                         help="delete it even while its plugin is running")
     add_trigger_options(parser)
-    parser.set_defaults(handler=guarded(run_delete))
 
 
 def register_enable(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `enable trigger` to the kinds of the `enable` noun."""
-    parser = kinds.add_parser("trigger", help="enable a trigger on the server",
-                              description="Enable a trigger (an enabled one stays enabled).")
-    add_trigger_options(parser)
-    parser.set_defaults(handler=guarded(run_enable))
+    add_trigger_options(add_kind(
+        kinds, "trigger", run_enable, help="enable a trigger on the server",
+        description="Enable a trigger (an enabled one stays enabled)."))
 
 
 def register_disable(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `disable trigger` to the kinds of the `disable` noun."""
-    parser = kinds.add_parser("trigger", help="disable a trigger on the server",
-                              description="Disable a trigger (a disabled one stays disabled).")
-    add_trigger_options(parser)
-    parser.set_defaults(handler=guarded(run_disable))
+    add_trigger_options(add_kind(
+        kinds, "trigger", run_disable, help="disable a trigger on the server",
+        description="Disable a trigger (a disabled one stays disabled)."))
 
 
 def run_create(args: argparse.Namespace) -> int:
