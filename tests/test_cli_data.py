@@ -9,17 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_support import Tokens, live_server, make_tokens
-
-from engine.cli import main
+from cli_support import clear_cli_environment, run, served
+from http_support import Tokens
 
 LP = "cpu,host=a usage=0.5,count=1i 1700000000\ncpu,host=b usage=1.5,count=2i 1700000001\n"
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
@@ -154,17 +149,10 @@ def test_the_data_directory_can_come_from_the_environment(
 
 @pytest.fixture
 def server(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Tokens]]:
-    """A live server with database `db`; yields its URL and tokens (read/write on `mydb`)."""
-    from engine.engine import Engine
-    from engine.http import create_app
-
-    for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME",
-                 "INFLUXDB3_DB_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    with Engine(plugin_dir) as engine:
-        tokens = make_tokens(engine)
-        with live_server(create_app(engine)) as url:
-            yield url, tokens
+    """A live server; yields its URL and tokens (read/write on `mydb`)."""
+    clear_cli_environment(monkeypatch)
+    with served(plugin_dir) as (_, url, tokens):
+        yield url, tokens
 
 
 def test_write_then_query_a_server(server: tuple[str, Tokens], tmp_path: Path,

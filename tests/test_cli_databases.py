@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_support import Tokens, live_server, make_tokens, write_plugins
+from cli_support import clear_cli_environment, run, served
+from http_support import Tokens
 
-from engine.cli import main
 from engine.engine import Engine
 
 
@@ -17,22 +17,9 @@ from engine.engine import Engine
 def server(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch,
            ) -> Iterator[tuple[Engine, str, Tokens]]:
     """A started engine with database `mydb` serving HTTP; yields it, its URL, its tokens."""
-    for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    write_plugins(plugin_dir)
-    from engine.http import create_app
-
-    with Engine(plugin_dir) as engine:
-        engine.create_database("mydb")
-        tokens = make_tokens(engine)
-        with live_server(create_app(engine)) as url:
-            yield engine, url, tokens
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+    clear_cli_environment(monkeypatch)
+    with served(plugin_dir) as parts:
+        yield parts
 
 
 @pytest.mark.parametrize(("output", "expected"), [

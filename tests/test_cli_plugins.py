@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_support import connection, run
 from http_support import live_server, make_tokens
 from wheel_support import build_wheel
 
-from engine.cli import main
 from engine.cli.plugins import CliFailure, plugin_folder_files, render_table
 from engine.engine import Engine
 from engine.plugin_env import PluginEnvironment
@@ -57,14 +57,6 @@ def server(plugin_dir: Path, wheels: Path, monkeypatch: pytest.MonkeyPatch,
             PLUGIN_SITES.remove(engine.plugin_env.site_directories())
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def connection(url: str, token: str) -> list[str]:
-    return ["--host", url, "--token", token]
 
 
 def test_install_package_installs_through_the_server(

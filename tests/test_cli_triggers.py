@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_support import live_server, make_tokens, write_plugins
+from cli_support import clear_cli_environment, connection, run, served
 
 from engine.catalog import TriggerDefinition
-from engine.cli import main
 from engine.engine import Engine
 from engine.errors import EngineError
 from engine.settings import ErrorBehavior
@@ -20,26 +19,9 @@ from engine.settings import ErrorBehavior
 def server(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch,
            ) -> Iterator[tuple[Engine, str, str]]:
     """A started engine with database `mydb` serving HTTP; yields it, its URL, an admin token."""
-    for name in ("INFLUXDB3_HOST_URL", "INFLUXDB3_AUTH_TOKEN", "INFLUXDB3_DATABASE_NAME"):
-        monkeypatch.delenv(name, raising=False)
-    write_plugins(plugin_dir)
-    from engine.http import create_app
-
-    with Engine(plugin_dir) as engine:
-        engine.create_database("mydb")
-        token = make_tokens(engine).admin
-        with live_server(create_app(engine)) as url:
-            yield engine, url, token
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def connection(url: str, token: str) -> list[str]:
-    return ["--host", url, "--token", token]
+    clear_cli_environment(monkeypatch)
+    with served(plugin_dir) as (engine, url, tokens):
+        yield engine, url, tokens.admin
 
 
 def trigger_or_none(engine: Engine, name: str) -> TriggerDefinition | None:
